@@ -1,0 +1,203 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kstore/kstore/catalogactor/object"
+	"github.com/kstore/kstore/messages"
+)
+
+// DefaultTimeout bounds one request of a Client unless its context ends sooner.
+const DefaultTimeout = 5 * time.Second
+
+// Client is the typed client of kstore nodes, for Go programs and for actors. It sends requests
+// to a node actor and turns replies into results and *messages.Error values. It holds no
+// connection of its own: replies come back through the actor system it is given, which must
+// have remote started when the nodes are in other processes (see NewSystem).
+//
+// A Client is safe for concurrent use.
+type Client struct {
+	root      *actor.RootContext
+	endpoints []*actor.PID
+	timeout   time.Duration
+	current   atomic.Int64 // the endpoint that answered last
+}
+
+// NewClient returns a client of the nodes at endpoints ("host:port", the node actor named
+// DefaultName). A timeout of 0 means DefaultTimeout.
+func NewClient(system *actor.ActorSystem, endpoints []string, timeout time.Duration) *Client {
+	pids := make([]*actor.PID, len(endpoints))
+	for i, e := range endpoints {
+		pids[i] = actor.NewPID(e, DefaultName)
+	}
+	return NewClientPIDs(system, pids, timeout)
+}
+
+// NewClientPIDs returns a client of the node actors at pids, such as Node.PID() for a node in
+// the same actor system.
+func NewClientPIDs(system *actor.ActorSystem, pids []*actor.PID, timeout time.Duration) *Client {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Client{root: system.Root, endpoints: pids, timeout: timeout}
+}
+
+// Future sends msg to the current endpoint and returns the future of its reply, for an actor
+// to await without blocking its Receive (ctx.ReenterAfter or Future.PipeTo). Turn the reply into
+// a result with Reply.
+func (c *Client) Future(msg proto.Message) *actor.Future {
+	return c.root.RequestFuture(c.endpoints[int(c.current.Load())%len(c.endpoints)], msg, c.timeout)
+}
+
+// Reply turns what a future delivered into the typed reply and an error: the reply's status as
+// an *messages.Error, or a transport failure as Timeout or Unavailable.
+func Reply[T interface {
+	proto.Message
+	GetStatus() *messages.Status
+}](res any, err error) (T, error) {
+	var zero T
+	if err != nil {
+		return zero, transportError(err, "")
+	}
+	r, ok := res.(T)
+	if !ok {
+		return zero, messages.Errorf(messages.StatusReason_INTERNAL, "unexpected reply %T", res)
+	}
+	if err := r.GetStatus().Err(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func transportError(err error, endpoint string) error {
+	at := ""
+	if endpoint != "" {
+		at = " at " + endpoint
+	}
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		return messages.Errorf(messages.StatusReason_TIMEOUT,
+			"no answer from the kstore node%s in time: a write's outcome is unknown; read the object to find out, or retry with a longer --timeout", at)
+	case errors.Is(err, actor.ErrDeadLetter):
+		return messages.Errorf(messages.StatusReason_UNAVAILABLE,
+			"no kstore node answers%s: is `kstore serve` running there? check --endpoints", at)
+	}
+	return messages.Errorf(messages.StatusReason_UNAVAILABLE, "request%s failed: %v", at, err)
+}
+
+// call sends msg and waits for its reply, moving to the next endpoint when one does not answer
+// and retrying while the node says Unavailable (a request refused that way never took effect),
+// until ctx ends or the client's timeout passes.
+func call[T interface {
+	proto.Message
+	GetStatus() *messages.Status
+}](ctx context.Context, c *Client, msg proto.Message) (T, error) {
+	deadline := time.Now().Add(c.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	backoff := 10 * time.Millisecond
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			if lastErr != nil {
+				return *new(T), lastErr
+			}
+			return *new(T), messages.Errorf(messages.StatusReason_TIMEOUT, "no answer from kstore before the deadline: a write's outcome is unknown")
+		}
+		i := int(c.current.Load()) % len(c.endpoints)
+		pid := c.endpoints[i]
+		res, err := c.root.RequestFuture(pid, msg, left).Result()
+		if err != nil {
+			lastErr = transportError(err, pid.GetAddress())
+			if errors.Is(err, actor.ErrDeadLetter) && len(c.endpoints) > 1 {
+				c.current.CompareAndSwap(int64(i), int64(i+1))
+				if attempt < len(c.endpoints) {
+					continue
+				}
+			}
+			if !messages.IsUnavailable(lastErr) {
+				return *new(T), lastErr
+			}
+		} else {
+			r, err := Reply[T](res, nil)
+			if !messages.IsUnavailable(err) {
+				return r, err
+			}
+			lastErr = err
+		}
+		// Unavailable: the request did not take effect; wait a little and try again.
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(backoff, time.Until(deadline))):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+// Do sends a command and waits for its result.
+func (c *Client) Do(ctx context.Context, cmd *messages.Command) (*messages.CommandResult, error) {
+	return call[*messages.CommandResult](ctx, c, cmd)
+}
+
+func (c *Client) write(ctx context.Context, kind messages.CommandKind, obj []byte, reason messages.Reason) (*messages.CommandResult, error) {
+	key, err := object.KeyOf(obj)
+	if err != nil {
+		return nil, err
+	}
+	return c.Do(ctx, &messages.Command{Kind: kind, Key: key, Value: obj, Reason: reason})
+}
+
+// Put creates or replaces the object (JSON or YAML), keyed by its apiVersion, kind, namespace
+// and name.
+func (c *Client) Put(ctx context.Context, obj []byte, reason messages.Reason) (*messages.CommandResult, error) {
+	return c.write(ctx, messages.CommandKind_PUT, obj, reason)
+}
+
+// Create creates the object; AlreadyExists when its key exists.
+func (c *Client) Create(ctx context.Context, obj []byte, reason messages.Reason) (*messages.CommandResult, error) {
+	return c.write(ctx, messages.CommandKind_CREATE, obj, reason)
+}
+
+// Update replaces an existing object; Conflict when it carries a metadata.resourceVersion other
+// than the stored one.
+func (c *Client) Update(ctx context.Context, obj []byte, reason messages.Reason) (*messages.CommandResult, error) {
+	return c.write(ctx, messages.CommandKind_UPDATE, obj, reason)
+}
+
+// Patch patches an existing object; resourceVersion, when non-zero, must be the stored one.
+func (c *Client) Patch(ctx context.Context, key *messages.ResourceKey, typ messages.PatchType, patch []byte, resourceVersion uint64, reason messages.Reason) (*messages.CommandResult, error) {
+	return c.Do(ctx, &messages.Command{Kind: messages.CommandKind_PATCH, Key: key, PatchType: typ, Patch: patch,
+		ResourceVersion: resourceVersion, Reason: reason})
+}
+
+// Delete removes an object (NoOp when absent); resourceVersion, when non-zero, must be the
+// stored one.
+func (c *Client) Delete(ctx context.Context, key *messages.ResourceKey, resourceVersion uint64, reason messages.Reason) (*messages.CommandResult, error) {
+	return c.Do(ctx, &messages.Command{Kind: messages.CommandKind_DELETE, Key: key, ResourceVersion: resourceVersion, Reason: reason})
+}
+
+// Get reads an object, as of resourceVersion when non-zero.
+func (c *Client) Get(ctx context.Context, key *messages.ResourceKey, resourceVersion uint64) (*messages.GetResult, error) {
+	return call[*messages.GetResult](ctx, c, &messages.GetRequest{Key: key, ResourceVersion: resourceVersion})
+}
+
+// List reads a page of objects of one type.
+func (c *Client) List(ctx context.Context, req *messages.ListRequest) (*messages.ListResult, error) {
+	return call[*messages.ListResult](ctx, c, req)
+}
+
+// Status asks the current endpoint how it is.
+func (c *Client) Status(ctx context.Context) (*messages.NodeStatus, error) {
+	return call[*messages.NodeStatus](ctx, c, &messages.StatusRequest{})
+}
+
+func (c *Client) String() string { return fmt.Sprintf("kstore client of %v", c.endpoints) }

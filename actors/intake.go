@@ -1,0 +1,102 @@
+package actors
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kstore/kstore/catalogactor/object"
+	"github.com/kstore/kstore/messages"
+)
+
+// admit validates a command and returns the copy to propose: the value canonical (YAML becomes
+// JSON, a missing namespace is filled from the key) and the stamps set that applying it may
+// need. Bad input stops here, so it never enters the Raft log.
+func admit(in *messages.Command, now time.Time) (*messages.Command, error) {
+	cmd := proto.Clone(in).(*messages.Command)
+	if err := object.ValidateKey(cmd.GetKey()); err != nil {
+		return nil, err
+	}
+	if _, ok := messages.Reason_name[int32(cmd.GetReason())]; !ok || cmd.GetReason() == messages.Reason_REASON_UNSPECIFIED {
+		return nil, messages.Errorf(messages.StatusReason_INVALID,
+			"command has no reason: give one of operator, controller, garbage_collector, admission, scheduler")
+	}
+	switch cmd.GetKind() {
+	case messages.CommandKind_PUT, messages.CommandKind_CREATE, messages.CommandKind_UPDATE:
+		obj, err := object.Decode(cmd.GetValue())
+		if err != nil {
+			return nil, err
+		}
+		if err := object.Validate(obj, cmd.GetKey()); err != nil {
+			return nil, err
+		}
+		rv := obj.ResourceVersion()
+		if _, err := object.ParseResourceVersion(rv); err != nil {
+			return nil, err
+		}
+		if cmd.GetKind() == messages.CommandKind_CREATE && rv != "" {
+			return nil, messages.Errorf(messages.StatusReason_INVALID,
+				"metadata.resourceVersion must not be set on create: remove it, or use replace (update) to change an existing object")
+		}
+		cmd.Value = obj.Encode()
+		if len(cmd.Value) > object.MaxSize {
+			return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
+				"object is %d bytes, over the limit of %d bytes (1.5 MiB)", len(cmd.Value), object.MaxSize)
+		}
+		if cmd.GetKind() != messages.CommandKind_UPDATE {
+			cmd.StampUid = newUID()
+			cmd.StampTime = now.UTC().Format(time.RFC3339)
+		}
+	case messages.CommandKind_PATCH:
+		if err := checkPatch(cmd); err != nil {
+			return nil, err
+		}
+	case messages.CommandKind_DELETE:
+	default:
+		return nil, messages.Errorf(messages.StatusReason_INVALID, "command has no kind: use put, create, update, patch or delete")
+	}
+	return cmd, nil
+}
+
+func checkPatch(cmd *messages.Command) error {
+	p := cmd.GetPatch()
+	if len(p) > object.MaxSize {
+		return messages.Errorf(messages.StatusReason_TOO_LARGE, "patch is %d bytes, over the limit of %d bytes (1.5 MiB)", len(p), object.MaxSize)
+	}
+	switch cmd.GetPatchType() {
+	case messages.PatchType_PATCH_TYPE_UNSPECIFIED, messages.PatchType_MERGE_PATCH:
+		var m map[string]any
+		if err := json.Unmarshal(p, &m); err != nil || m == nil {
+			return messages.Errorf(messages.StatusReason_INVALID, "merge patch must be a JSON object, such as {\"metadata\":{\"labels\":{\"a\":\"b\"}}}")
+		}
+		cmd.PatchType = messages.PatchType_MERGE_PATCH
+	case messages.PatchType_JSON_PATCH:
+		ops, err := jsonpatch.DecodePatch(p)
+		if err != nil {
+			return messages.Errorf(messages.StatusReason_INVALID, "JSON patch must be an array of operations, such as [{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":3}]: %v", err)
+		}
+		for i, op := range ops {
+			switch k := op.Kind(); k {
+			case "add", "remove", "replace", "move", "copy", "test":
+			default:
+				return messages.Errorf(messages.StatusReason_INVALID, "JSON patch operation %d has op %q: use add, remove, replace, move, copy or test", i, k)
+			}
+		}
+	default:
+		return messages.Errorf(messages.StatusReason_INVALID, "unknown patch type %v: use merge (RFC 7386) or json (RFC 6902)", cmd.GetPatchType())
+	}
+	return nil
+}
+
+// newUID returns a random (version 4) UUID, as Kubernetes gives objects.
+func newUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,265 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/kstore/kstore/catalogactor"
+	"github.com/kstore/kstore/messages"
+	"github.com/kstore/kstore/raftactor"
+)
+
+// Config of a node. Zero fields take the defaults.
+type Config struct {
+	// DataDir holds the Raft log (raft/) and the catalog (catalog/). Default ./kstore-data.
+	DataDir string
+	// Listen is the address the node's actor system listens on (Start only). Default
+	// 127.0.0.1:7450.
+	Listen string
+	// NodeID is this node's Raft id, non-zero. Default 1.
+	NodeID uint64
+	// Name is the node actor's name; clients address it as (address, Name). Default "kstore".
+	Name   string
+	Logger *zap.Logger
+	// HistoryRevisions is how many revisions stay readable behind the newest (default
+	// catalogactor.DefaultHistoryRevisions).
+	HistoryRevisions uint64
+}
+
+const (
+	DefaultDataDir = "kstore-data"
+	DefaultListen  = "127.0.0.1:7450"
+	DefaultName    = "kstore"
+	// startTimeout bounds how long Start waits for raft and the catalog to load their state.
+	startTimeout = 30 * time.Second
+)
+
+func (c *Config) withDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.NodeID == 0 {
+		c.NodeID = 1
+	}
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+// Node is a running kstore node: a node actor (the intake clients talk to, and the supervisor
+// of the raft and catalog actors) and the data dir it holds locked.
+type Node struct {
+	cfg    Config
+	system *actor.ActorSystem
+	own    *System // the system Start made; nil when spawned into the caller's
+	pid    *actor.PID
+	lock   *os.File
+
+	failed   chan error    // a child failed: the supervisor's decider reports it here
+	done     chan struct{} // closed when the node has stopped
+	stopOnce sync.Once
+	err      error
+	wg       sync.WaitGroup // the goroutine that stops the node on a child failure
+}
+
+// Start runs a node in an actor system of its own, listening on cfg.Listen.
+func Start(cfg Config) (*Node, error) {
+	cfg.withDefaults()
+	// Lock first: a second node on the same data dir must fail before it touches the port.
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	sys, err := NewSystem(cfg.Listen, cfg.Logger)
+	if err != nil {
+		unlock(lock)
+		return nil, err
+	}
+	n, err := spawn(sys.ActorSystem, cfg, lock)
+	if err != nil {
+		sys.Close()
+		return nil, err
+	}
+	n.own = sys
+	return n, nil
+}
+
+// Spawn runs a node inside an existing actor system: a library user's own system, with or
+// without remote. Stop stops the node's actors and releases its data dir; the system is the
+// caller's to shut down.
+func Spawn(system *actor.ActorSystem, cfg Config) (*Node, error) {
+	cfg.withDefaults()
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	return spawn(system, cfg, lock)
+}
+
+func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err error) {
+	defer func() {
+		if err != nil {
+			unlock(lock)
+		}
+	}()
+	log := cfg.Logger.With(zap.Uint64("node", cfg.NodeID))
+	rlog, err := raftactor.OpenLog(filepath.Join(cfg.DataDir, "raft"), []uint64{cfg.NodeID}, log)
+	if err != nil {
+		return nil, fmt.Errorf("kstore: open raft log in %s: %w", cfg.DataDir, err)
+	}
+	db, err := catalogactor.OpenStore(catalogactor.StoreOptions{Dir: filepath.Join(cfg.DataDir, "catalog"), Logger: log})
+	if err != nil {
+		rlog.WAL.Close()
+		return nil, fmt.Errorf("kstore: open catalog in %s: %w", cfg.DataDir, err)
+	}
+	n = &Node{cfg: cfg, system: system, lock: lock, failed: make(chan error, 1), done: make(chan struct{})}
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return &nodeActor{
+			log:     log,
+			catalog: catalogactor.New(catalogactor.Config{DB: db, Logger: log, HistoryRevisions: cfg.HistoryRevisions}),
+			raft: func(catalog *actor.PID) *actor.Props {
+				return raftactor.New(raftactor.Config{NodeID: cfg.NodeID, Log: rlog, Catalog: catalog, Logger: log})
+			},
+		}
+	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
+		// A raft or catalog actor that failed has lost track of its state; restarting it empty
+		// under callers' pending requests would be worse than stopping the node.
+		select {
+		case n.failed <- fmt.Errorf("kstore: node %d failed: %v", cfg.NodeID, reason):
+		default:
+		}
+		return actor.StopDirective
+	})))
+	pid, err := system.Root.SpawnNamed(props, cfg.Name)
+	if err != nil {
+		// Nothing owns the stores yet.
+		db.Close()
+		rlog.WAL.Close()
+		return nil, fmt.Errorf("kstore: spawn node actor %q: %w", cfg.Name, err)
+	}
+	n.pid = pid
+	n.wg.Add(1)
+	go n.watchFailure()
+	// Wait until raft and the catalog have loaded their state and answer.
+	res, err := system.Root.RequestFuture(pid, &messages.StatusRequest{}, startTimeout).Result()
+	if err == nil {
+		if st, ok := res.(*messages.NodeStatus); !ok || st.GetStatus() != nil {
+			err = fmt.Errorf("unexpected answer %v", res)
+		}
+	}
+	if err != nil {
+		n.stop(nil)
+		if ferr := n.Err(); ferr != nil {
+			return nil, ferr
+		}
+		return nil, fmt.Errorf("kstore: node did not start: %w", err)
+	}
+	return n, nil
+}
+
+func (n *Node) watchFailure() {
+	defer n.wg.Done()
+	select {
+	case err := <-n.failed:
+		n.cfg.Logger.Error("stopping node after a failure", zap.Error(err))
+		n.stop(err)
+	case <-n.done:
+	}
+}
+
+// PID is the node actor's: the address clients send commands and reads to.
+func (n *Node) PID() *actor.PID { return n.pid }
+
+// Address is where the node's actor system listens ("nonhost" when it has no remote).
+func (n *Node) Address() string { return n.system.Address() }
+
+// Done is closed when the node has stopped, by Stop or after a failure.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err is why the node stopped: nil after Stop, the failure otherwise.
+func (n *Node) Err() error {
+	select {
+	case <-n.done:
+		return n.err
+	default:
+		return nil
+	}
+}
+
+// Stop shuts the node down in order: intake, catalog, raft, the node actor, remote (when the
+// node made its system), and last the data-dir lock. It waits for each; every goroutine and port
+// of the node is released when it returns.
+func (n *Node) Stop() error {
+	n.stop(nil)
+	n.wg.Wait()
+	return nil
+}
+
+func (n *Node) stop(cause error) {
+	n.stopOnce.Do(func() {
+		root := n.system.Root
+		// The node actor refuses new work from here on and names its children, which stop in
+		// order: the catalog (so no read or apply is cut short by raft going away), then raft.
+		res, err := root.RequestFuture(n.pid, stopIntake{}, stopTimeout).Result()
+		if kids, ok := res.(children); err == nil && ok {
+			for _, pid := range []*actor.PID{kids.catalog, kids.raft} {
+				if pid == nil {
+					continue
+				}
+				if err := root.StopFuture(pid).Wait(); err != nil {
+					n.cfg.Logger.Warn("actor did not stop", zap.Stringer("pid", pid), zap.Error(err))
+				}
+			}
+		} else {
+			n.cfg.Logger.Warn("node actor did not answer the stop", zap.Error(err))
+		}
+		if err := root.StopFuture(n.pid).Wait(); err != nil {
+			n.cfg.Logger.Warn("node actor did not stop", zap.Error(err))
+		}
+		if n.own != nil {
+			n.own.Close()
+		}
+		unlock(n.lock)
+		n.err = cause
+		close(n.done)
+	})
+}
+
+// lockDataDir creates dir and takes an exclusive lock on dir/LOCK for the node's lifetime.
+func lockDataDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("kstore: create data dir: %w", err)
+	}
+	path := filepath.Join(dir, "LOCK")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("kstore: open %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("kstore: data dir %s is in use by another kstore node: stop it, or give this one another --data-dir", dir)
+		}
+		return nil, fmt.Errorf("kstore: lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+func unlock(f *os.File) {
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	f.Close()
+}

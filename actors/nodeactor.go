@@ -1,0 +1,81 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/kstore/kstore/messages"
+	"github.com/kstore/kstore/raftactor"
+)
+
+// stopTimeout bounds each step of a node's shutdown.
+const stopTimeout = 10 * time.Second
+
+// Internal messages between Node and its node actor.
+type (
+	// stopIntake makes the node actor refuse new work and answer with its children.
+	stopIntake struct{}
+	children   struct{ catalog, raft *actor.PID }
+)
+
+// nodeActor is the node's public face, named "kstore" by default: it admits commands (validates
+// and stamps them, then hands them to raft), routes reads to the catalog and status to raft, and
+// supervises both. It holds no state beyond its children's PIDs.
+type nodeActor struct {
+	log      *zap.Logger
+	catalog  *actor.Props
+	raft     func(catalog *actor.PID) *actor.Props
+	kids     children
+	stopping bool
+}
+
+func (a *nodeActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		// The catalog first: raft hands it committed entries from its first Ready on.
+		var err error
+		if a.kids.catalog, err = ctx.SpawnNamed(a.catalog, "catalog"); err != nil {
+			panic(err)
+		}
+		if a.kids.raft, err = ctx.SpawnNamed(a.raft(a.kids.catalog), "raft"); err != nil {
+			panic(err)
+		}
+	case *messages.Command:
+		if a.stopping {
+			ctx.Respond(&messages.CommandResult{RequestId: m.GetRequestId(), Status: shuttingDown})
+			return
+		}
+		cmd, err := admit(m, time.Now())
+		if err != nil {
+			ctx.Respond(&messages.CommandResult{RequestId: m.GetRequestId(), Status: messages.StatusOf(err)})
+			return
+		}
+		ctx.Send(a.kids.raft, &raftactor.Propose{Command: cmd, ReplyTo: ctx.Sender()})
+	case *messages.GetRequest:
+		if a.stopping {
+			ctx.Respond(&messages.GetResult{Status: shuttingDown})
+			return
+		}
+		ctx.Forward(a.kids.catalog)
+	case *messages.ListRequest:
+		if a.stopping {
+			ctx.Respond(&messages.ListResult{Status: shuttingDown})
+			return
+		}
+		ctx.Forward(a.kids.catalog)
+	case *messages.StatusRequest:
+		if a.stopping {
+			ctx.Respond(&messages.NodeStatus{Status: shuttingDown})
+			return
+		}
+		ctx.Forward(a.kids.raft)
+	case stopIntake:
+		a.stopping = true
+		ctx.Respond(a.kids)
+	}
+}
+
+var shuttingDown = &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+	Message: "the node is shutting down: retry on another node, or once it is back"}

@@ -1,0 +1,111 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	// Every message a node or a client may receive must be in the protobuf registry.
+	_ "github.com/kstore/kstore/messages"
+	_ "go.etcd.io/raft/v3/raftpb"
+)
+
+// maxMessageBytes bounds one gRPC message between actor systems. protoactor batches many
+// messages into one; gRPC's default 4 MiB would drop a batch holding a few 1.5 MiB objects, and
+// the small messages with it.
+const maxMessageBytes = 64 << 20
+
+// System is an actor system with protoactor remote started on a TCP address: what a node runs
+// on, and what a client process needs to talk to nodes (replies come back over the client's
+// own listener).
+type System struct {
+	*actor.ActorSystem
+	Remote *remote.Remote
+}
+
+// NewSystem starts an actor system listening on listen ("host:port"; port 0 picks a free one).
+// Its protoactor logs go to logger at warn and above.
+func NewSystem(listen string, logger *zap.Logger) (*System, error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("actors: listen address %q: %w (give host:port, e.g. 127.0.0.1:7450)", listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("actors: listen address %q: port is not a number", listen)
+	}
+	// protoactor's remote panics when it cannot listen; find out first, with an error to show.
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("actors: cannot listen on %s: %w (is another kstore running? pick another --listen)", listen, err)
+	}
+	if port == 0 {
+		port = l.Addr().(*net.TCPAddr).Port
+	}
+	l.Close()
+
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(debugOnly{zapslog.NewHandler(logger.Core(), zapslog.WithName("protoactor"))})
+	}))
+	r := remote.NewRemote(sys, remote.Configure(host, port,
+		remote.WithServerOptions(grpc.MaxRecvMsgSize(maxMessageBytes)),
+		remote.WithDialOptions(
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
+		),
+	))
+	if err := startRemote(r); err != nil {
+		sys.Shutdown()
+		return nil, fmt.Errorf("actors: cannot listen on %s: %w", listen, err)
+	}
+	return &System{ActorSystem: sys, Remote: r}, nil
+}
+
+func startRemote(r *remote.Remote) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	r.Start()
+	return nil
+}
+
+// Address is the host:port other systems reach this one at.
+func (s *System) Address() string { return s.ActorSystem.Address() }
+
+// Close stops remote (releasing the port) and the actor system. Stop your actors first:
+// shutting a system down stops none of them.
+func (s *System) Close() {
+	s.Remote.Shutdown(true)
+	s.ActorSystem.Shutdown()
+}
+
+// debugOnly logs every protoactor record at debug level. protoactor reports routine events at
+// error level (a client that disconnects is "EndpointWriter lost connection"), which would bury
+// kstore's own errors; kstore reports what matters to its users itself.
+type debugOnly struct{ slog.Handler }
+
+func (h debugOnly) Enabled(ctx context.Context, _ slog.Level) bool {
+	return h.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (h debugOnly) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h debugOnly) WithAttrs(as []slog.Attr) slog.Handler { return debugOnly{h.Handler.WithAttrs(as)} }
+func (h debugOnly) WithGroup(g string) slog.Handler       { return debugOnly{h.Handler.WithGroup(g)} }

@@ -1,0 +1,349 @@
+package catalogactor
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/dgraph-io/badger/v4"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kstore/kstore/messages"
+)
+
+// Committed carries committed Raft entries, in log order, from the raft actor to the catalog.
+// ReplyTo maps the index of an entry proposed on this node to the caller waiting for its
+// CommandResult. The catalog answers every Committed with Applied to the sender.
+type Committed struct {
+	Entries []*raftpb.Entry
+	ReplyTo map[uint64]*actor.PID
+}
+
+// Applied tells the raft actor how far the catalog has applied the log, and the oldest
+// revision it still serves.
+type Applied struct {
+	Index     uint64
+	Compacted uint64
+}
+
+// Durable tells the raft actor that Badger holds every entry up to Index on disk, so the Raft
+// log may drop them.
+type Durable struct{ Index uint64 }
+
+// Config of a catalog actor. Zero fields take the defaults below.
+type Config struct {
+	// DB is the catalog's Badger database, opened with OpenStore. The actor owns it from spawn
+	// on and closes it when it stops.
+	DB     *badger.DB
+	Logger *zap.Logger
+	// HistoryRevisions is how many revisions behind the applied index stay readable (historical
+	// reads, continue tokens, watch resume); older ones are Gone.
+	HistoryRevisions uint64
+	// Readers is the number of goroutines serving reads, beside the actor's writes.
+	Readers int
+	// MaxQueuedReads bounds reads handed to readers and not yet served; beyond it a read gets
+	// Unavailable at once.
+	MaxQueuedReads int
+	// MaxWaitingReads bounds reads waiting for a resourceVersion the node has not reached.
+	MaxWaitingReads int
+	// ReadWait is how long such a read waits before it fails with Timeout.
+	ReadWait time.Duration
+	// SyncEvery is how many applied entries may be in Badger's unsynced writes before a sync,
+	// after which the raft actor may drop them from the Raft log.
+	SyncEvery uint64
+}
+
+const (
+	// DefaultHistoryRevisions keeps about 100 s of history at 1,000 writes/s: enough for a
+	// watcher that stalled for a while to catch up without a re-list.
+	DefaultHistoryRevisions = 100_000
+	// DefaultReadWait is the Kubernetes API server's wait for a resourceVersion not yet seen.
+	DefaultReadWait        = 3 * time.Second
+	defaultReaders         = 4
+	defaultMaxQueuedReads  = 1024
+	defaultMaxWaitingReads = 1024
+	defaultSyncEvery       = 10_000
+	tickInterval           = 100 * time.Millisecond
+)
+
+func (c *Config) withDefaults() {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.HistoryRevisions == 0 {
+		c.HistoryRevisions = DefaultHistoryRevisions
+	}
+	if c.Readers == 0 {
+		c.Readers = defaultReaders
+	}
+	if c.MaxQueuedReads == 0 {
+		c.MaxQueuedReads = defaultMaxQueuedReads
+	}
+	if c.MaxWaitingReads == 0 {
+		c.MaxWaitingReads = defaultMaxWaitingReads
+	}
+	if c.ReadWait == 0 {
+		c.ReadWait = DefaultReadWait
+	}
+	if c.SyncEvery == 0 {
+		c.SyncEvery = defaultSyncEvery
+	}
+}
+
+// Actor is the catalog: the only owner of the Badger state. It applies committed entries in log
+// order, answers the callers waiting on them, and serves reads at a resourceVersion it picks,
+// handing the reading itself to reader goroutines it owns so a long list never holds up writes.
+// A storage error panics: the node's supervisor then stops the node rather than restart an
+// empty catalog under its callers.
+type Actor struct {
+	cfg  Config
+	log  *zap.Logger
+	c    *catalog
+	raft *actor.PID // sender of Committed: told Applied and Durable
+
+	jobs        chan readJob   // to the readers; its capacity is MaxQueuedReads
+	activeReads map[uint64]int // timestamps of reads in flight, which compaction must not pass
+	waiting     []waitingRead  // reads for a resourceVersion not applied yet
+	syncing     bool           // a Badger sync runs
+	synced      uint64         // every entry up to here is on disk in Badger
+	stop        chan struct{}  // closed in Stopping: stops the ticker
+	wg          sync.WaitGroup // readers, ticker, sync
+}
+
+type readJob struct {
+	ts      uint64
+	run     func(db *badger.DB, ts uint64) proto.Message
+	replyTo *actor.PID
+}
+
+type waitingRead struct {
+	rv       uint64
+	deadline time.Time
+	job      readJob
+	fail     func(*messages.Status) proto.Message
+}
+
+func (w waitingRead) timeout(applied uint64, wait time.Duration) proto.Message {
+	return w.fail(&messages.Status{Reason: messages.StatusReason_TIMEOUT, ResourceVersion: applied,
+		Message: fmt.Sprintf("resourceVersion %d is ahead of this node's applied resourceVersion %d and was not reached within %v: retry, or read without a resourceVersion", w.rv, applied, wait)})
+}
+
+// Internal messages, from goroutines the actor owns to the actor.
+type (
+	readDone struct{ ts uint64 }
+	tick     struct{}
+	synced   struct {
+		index uint64
+		err   error
+	}
+)
+
+// New returns the props of a catalog actor.
+func New(cfg Config) *actor.Props {
+	cfg.withDefaults()
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &Actor{cfg: cfg, log: cfg.Logger}
+	})
+}
+
+// Receive handles one message.
+func (a *Actor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.start(ctx)
+	case *Committed:
+		a.applyCommitted(ctx, m)
+	case *messages.GetRequest:
+		a.read(ctx, m.GetResourceVersion(), func(db *badger.DB, ts uint64) proto.Message { return readGet(db, m, ts) },
+			func(s *messages.Status) proto.Message { return &messages.GetResult{Status: s} })
+	case *messages.ListRequest:
+		p, err := planList(m)
+		if err != nil {
+			ctx.Respond(&messages.ListResult{Status: messages.StatusOf(err)})
+			return
+		}
+		a.read(ctx, p.ts, func(db *badger.DB, ts uint64) proto.Message { p.ts = ts; return readList(db, p) },
+			func(s *messages.Status) proto.Message { return &messages.ListResult{Status: s} })
+	case readDone:
+		if a.activeReads[m.ts]--; a.activeReads[m.ts] <= 0 {
+			delete(a.activeReads, m.ts)
+		}
+	case tick:
+		a.expireWaiting(ctx)
+	case synced:
+		a.syncing = false
+		if m.err != nil {
+			panic(fmt.Errorf("catalogactor: sync badger: %w", m.err))
+		}
+		a.synced = m.index
+		if a.raft != nil {
+			ctx.Send(a.raft, &Durable{Index: m.index})
+		}
+		a.maybeSync(ctx)
+	case *actor.Stopping:
+		a.shutdown(ctx)
+	case *actor.Stopped:
+		if err := a.cfg.DB.Close(); err != nil {
+			a.log.Error("close badger", zap.Error(err))
+		}
+	}
+}
+
+func (a *Actor) start(ctx actor.Context) {
+	c, err := openCatalog(a.cfg.DB, a.log, a.cfg.HistoryRevisions)
+	if err != nil {
+		panic(err)
+	}
+	a.c = c
+	a.synced = c.applied
+	a.activeReads = map[uint64]int{}
+	a.jobs = make(chan readJob, a.cfg.MaxQueuedReads)
+	a.stop = make(chan struct{})
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	for range a.cfg.Readers {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			for j := range a.jobs {
+				root.Send(j.replyTo, j.run(a.cfg.DB, j.ts))
+				root.Send(self, readDone{j.ts})
+			}
+		}()
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		t := time.NewTicker(tickInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-a.stop:
+				return
+			case <-t.C:
+				root.Send(self, tick{})
+			}
+		}
+	}()
+	a.log.Info("catalog started", zap.Uint64("applied", c.applied), zap.Uint64("compacted", c.compacted))
+}
+
+func (a *Actor) shutdown(ctx actor.Context) {
+	if a.stop == nil { // failed in start
+		return
+	}
+	close(a.stop)
+	close(a.jobs)
+	for _, w := range a.waiting {
+		ctx.Send(w.job.replyTo, w.fail(&messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+			Message: "the node is shutting down: retry on another node"}))
+	}
+	a.waiting = nil
+	a.wg.Wait()
+}
+
+func (a *Actor) applyCommitted(ctx actor.Context, m *Committed) {
+	a.raft = ctx.Sender()
+	outcomes, _, err := a.c.apply(m.Entries)
+	if err != nil {
+		panic(err)
+	}
+	for _, o := range outcomes {
+		if pid := m.ReplyTo[o.index]; pid != nil {
+			ctx.Send(pid, o.result)
+		}
+	}
+	a.releaseWaiting(ctx)
+	oldest := a.c.applied
+	for ts := range a.activeReads {
+		oldest = min(oldest, ts)
+	}
+	if _, err := a.c.compact(oldest); err != nil {
+		panic(fmt.Errorf("catalogactor: compact: %w", err))
+	}
+	if a.raft != nil {
+		ctx.Send(a.raft, &Applied{Index: a.c.applied, Compacted: a.c.compacted})
+	}
+	a.maybeSync(ctx)
+}
+
+func (a *Actor) maybeSync(ctx actor.Context) {
+	if a.syncing || a.c.applied-a.synced < a.cfg.SyncEvery {
+		return
+	}
+	a.syncing = true
+	index, db, root, self := a.c.applied, a.cfg.DB, ctx.ActorSystem().Root, ctx.Self()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		root.Send(self, synced{index: index, err: db.Sync()})
+	}()
+}
+
+// read serves a read at resourceVersion rv (0: the latest applied state): Gone below the
+// compacted revision, a bounded wait above the applied index, else a reader runs it.
+func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) proto.Message, fail func(*messages.Status) proto.Message) {
+	switch {
+	case rv != 0 && rv < a.c.compacted:
+		ctx.Respond(fail(&messages.Status{Reason: messages.StatusReason_GONE, ResourceVersion: a.c.compacted,
+			Message: fmt.Sprintf("resourceVersion %d is older than the compacted revision %d: read the latest state (no resourceVersion) and go on from there", rv, a.c.compacted)}))
+	case rv > a.c.applied:
+		if len(a.waiting) >= a.cfg.MaxWaitingReads {
+			ctx.Respond(fail(&messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+				Message: fmt.Sprintf("%d reads already wait for resourceVersions this node has not reached: retry shortly", len(a.waiting))}))
+			return
+		}
+		a.waiting = append(a.waiting, waitingRead{
+			rv: rv, deadline: time.Now().Add(a.cfg.ReadWait),
+			job:  readJob{ts: rv, run: run, replyTo: ctx.Sender()},
+			fail: fail,
+		})
+	default:
+		ts := rv
+		if ts == 0 {
+			ts = a.c.applied
+		}
+		a.dispatch(ctx, readJob{ts: ts, run: run, replyTo: ctx.Sender()}, fail)
+	}
+}
+
+func (a *Actor) dispatch(ctx actor.Context, j readJob, fail func(*messages.Status) proto.Message) {
+	select {
+	case a.jobs <- j:
+		a.activeReads[j.ts]++
+	default:
+		ctx.Send(j.replyTo, fail(&messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+			Message: fmt.Sprintf("%d reads are queued on this node: retry shortly", a.cfg.MaxQueuedReads)}))
+	}
+}
+
+// releaseWaiting dispatches the waiting reads the applied index has reached.
+func (a *Actor) releaseWaiting(ctx actor.Context) {
+	kept := a.waiting[:0]
+	for _, w := range a.waiting {
+		if w.rv <= a.c.applied {
+			a.dispatch(ctx, w.job, w.fail)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	a.waiting = kept
+}
+
+func (a *Actor) expireWaiting(ctx actor.Context) {
+	now := time.Now()
+	kept := a.waiting[:0]
+	for _, w := range a.waiting {
+		if now.After(w.deadline) {
+			ctx.Send(w.job.replyTo, w.timeout(a.c.applied, a.cfg.ReadWait))
+			continue
+		}
+		kept = append(kept, w)
+	}
+	a.waiting = kept
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -1,0 +1,247 @@
+package catalogactor
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+
+	"github.com/kstore/kstore/catalogactor/object"
+	"github.com/kstore/kstore/messages"
+)
+
+// Result is what applying one command did to the one key it names.
+type Result struct {
+	Op messages.ResourceOp
+	// ResourceVersion is the index that committed the change; for a NoOp on a stored object, the
+	// object's unchanged resourceVersion.
+	ResourceVersion uint64
+	// Object is the stored bytes after the change (CREATED, REPLACED, PATCHED, and NO_OP on a
+	// stored object), or the last stored bytes (DELETED).
+	Object []byte
+}
+
+// Apply is the catalog's state machine for one key: given the stored bytes of cmd's key before
+// the entry (nil when absent), the command and the Raft index that committed it, it returns what
+// the key holds after. It is pure and deterministic: the same arguments give the same bytes on
+// every node, which is what lets every replica hold identical state. A returned error is an
+// *messages.Error (NotFound, AlreadyExists, Conflict, Invalid, TooLarge) and means the key is
+// unchanged; the index is consumed all the same.
+//
+// How the store writes a Result: CREATED, REPLACED and PATCHED store Object at index; DELETED
+// removes the key at index; NO_OP writes nothing and emits no watch event.
+func Apply(prev []byte, cmd *messages.Command, index uint64) (Result, error) {
+	key := cmd.GetKey()
+	if err := object.ValidateKey(key); err != nil {
+		return Result{}, err
+	}
+	switch cmd.GetKind() {
+	case messages.CommandKind_PUT, messages.CommandKind_CREATE, messages.CommandKind_UPDATE:
+		obj, err := parseValue(cmd.GetValue(), key)
+		if err != nil {
+			return Result{}, err
+		}
+		if prev == nil {
+			if cmd.GetKind() == messages.CommandKind_UPDATE {
+				return Result{}, notFound(key)
+			}
+			if obj.Meta("uid") == "" {
+				obj.SetMeta("uid", cmd.GetStampUid())
+			}
+			if obj.Meta("creationTimestamp") == "" {
+				obj.SetMeta("creationTimestamp", cmd.GetStampTime())
+			}
+			obj.SetResourceVersion(index)
+			return Result{Op: messages.ResourceOp_CREATED, ResourceVersion: index, Object: obj.Bytes()}, nil
+		}
+		old, err := parseStored(prev)
+		if err != nil {
+			return Result{}, err
+		}
+		switch cmd.GetKind() {
+		case messages.CommandKind_CREATE:
+			return Result{}, messages.Errorf(messages.StatusReason_ALREADY_EXISTS,
+				"%s already exists: use replace (update) or apply (put) to change it", object.FormatKey(key))
+		case messages.CommandKind_UPDATE:
+			if rv := obj.Meta("resourceVersion"); rv != "" && rv != old.Meta("resourceVersion") {
+				return Result{}, conflict(key, rv, old)
+			}
+		}
+		return replace(prev, old, obj, index, messages.ResourceOp_REPLACED), nil
+
+	case messages.CommandKind_PATCH:
+		if prev == nil {
+			return Result{}, notFound(key)
+		}
+		old, err := parseStored(prev)
+		if err != nil {
+			return Result{}, err
+		}
+		if want := cmd.GetResourceVersion(); want != 0 && strconv.FormatUint(want, 10) != old.Meta("resourceVersion") {
+			return Result{}, conflict(key, strconv.FormatUint(want, 10), old)
+		}
+		patched, err := patch(prev, cmd)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := immutable(old, patched); err != nil {
+			return Result{}, err
+		}
+		// A resourceVersion the patch writes is a precondition, as in a Kubernetes patch.
+		if rv := patched.ResourceVersion(); rv != "" && rv != old.Meta("resourceVersion") {
+			return Result{}, conflict(key, rv, old)
+		}
+		if err := object.Validate(patched, key); err != nil {
+			return Result{}, err
+		}
+		obj, err := object.ParseRaw(patched.Encode())
+		if err != nil {
+			return Result{}, messages.Errorf(messages.StatusReason_INTERNAL, "patched object does not re-read: %v", err)
+		}
+		return replace(prev, old, obj, index, messages.ResourceOp_PATCHED), nil
+
+	case messages.CommandKind_DELETE:
+		if prev == nil {
+			return Result{Op: messages.ResourceOp_NO_OP, ResourceVersion: index}, nil
+		}
+		if want := cmd.GetResourceVersion(); want != 0 {
+			old, err := parseStored(prev)
+			if err != nil {
+				return Result{}, err
+			}
+			if strconv.FormatUint(want, 10) != old.Meta("resourceVersion") {
+				return Result{}, conflict(key, strconv.FormatUint(want, 10), old)
+			}
+		}
+		return Result{Op: messages.ResourceOp_DELETED, ResourceVersion: index, Object: prev}, nil
+	}
+	return Result{}, messages.Errorf(messages.StatusReason_INVALID,
+		"unknown command kind %v: use put, create, update, patch or delete", cmd.GetKind())
+}
+
+// parseValue reads the object of a put, create or update and checks it names key. The value in
+// the log is canonical JSON (admission made it so), which is what lets the store read and set
+// metadata without decoding the object.
+func parseValue(value []byte, key *messages.ResourceKey) (*object.Raw, error) {
+	if len(value) > object.MaxSize {
+		return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
+			"object is %d bytes, over the limit of %d bytes (1.5 MiB)", len(value), object.MaxSize)
+	}
+	obj, err := object.ParseRaw(value)
+	if err != nil || !obj.HasMetadata() {
+		return nil, messages.Errorf(messages.StatusReason_INVALID, "object is not a JSON object with metadata: admit it through a node")
+	}
+	if obj.Meta("namespace") == "" && key.GetNamespace() != "" {
+		obj.SetMeta("namespace", key.GetNamespace())
+	}
+	if got, want := obj.APIVersion(), object.APIVersion(key.GetGroup(), key.GetVersion()); got != want {
+		return nil, messages.Errorf(messages.StatusReason_INVALID, "key says apiVersion %q but the object says %q: make them agree", want, got)
+	}
+	if got := obj.Kind(); got != key.GetKind() {
+		return nil, messages.Errorf(messages.StatusReason_INVALID, "key says kind %q but the object says %q: make them agree", key.GetKind(), got)
+	}
+	if got := obj.Meta("namespace"); got != key.GetNamespace() {
+		return nil, messages.Errorf(messages.StatusReason_INVALID, "key says namespace %q but the object's metadata.namespace is %q: make them agree", key.GetNamespace(), got)
+	}
+	if got := obj.Meta("name"); got != key.GetName() {
+		return nil, messages.Errorf(messages.StatusReason_INVALID, "key says name %q but the object's metadata.name is %q: make them agree", key.GetName(), got)
+	}
+	return obj, nil
+}
+
+// replace stores obj in place of old. The fields the store owns (uid, creationTimestamp) keep
+// their stored values, as a Kubernetes update keeps them; an object equal to the stored one
+// apart from those is a NoOp and keeps its resourceVersion.
+func replace(prev []byte, old, obj *object.Raw, index uint64, op messages.ResourceOp) Result {
+	obj.SetMeta("uid", old.Meta("uid"))
+	obj.SetMeta("creationTimestamp", old.Meta("creationTimestamp"))
+	obj.SetMeta("resourceVersion", old.Meta("resourceVersion"))
+	if b := obj.Bytes(); bytes.Equal(b, prev) {
+		rv, _ := object.ParseResourceVersion(old.Meta("resourceVersion"))
+		return Result{Op: messages.ResourceOp_NO_OP, ResourceVersion: rv, Object: prev}
+	}
+	obj.SetResourceVersion(index)
+	return Result{Op: op, ResourceVersion: index, Object: obj.Bytes()}
+}
+
+func patch(prev []byte, cmd *messages.Command) (object.Object, error) {
+	var out []byte
+	var err error
+	switch cmd.GetPatchType() {
+	case messages.PatchType_PATCH_TYPE_UNSPECIFIED, messages.PatchType_MERGE_PATCH:
+		out, err = jsonpatch.MergePatch(prev, cmd.GetPatch())
+		if err != nil {
+			return nil, messages.Errorf(messages.StatusReason_INVALID, "merge patch does not apply: %v", err)
+		}
+	case messages.PatchType_JSON_PATCH:
+		p, derr := jsonpatch.DecodePatch(cmd.GetPatch())
+		if derr != nil {
+			return nil, messages.Errorf(messages.StatusReason_INVALID, "JSON patch is not valid: %v", derr)
+		}
+		out, err = p.ApplyWithOptions(prev, PatchOptions())
+		if err != nil {
+			var tooBig *jsonpatch.AccumulatedCopySizeError
+			if errors.As(err, &tooBig) {
+				return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
+					"JSON patch copies more than %d bytes: the result would exceed the object size limit", object.MaxSize)
+			}
+			return nil, messages.Errorf(messages.StatusReason_INVALID, "JSON patch does not apply: %v", err)
+		}
+	default:
+		return nil, messages.Errorf(messages.StatusReason_INVALID,
+			"unknown patch type %v: use merge (RFC 7386) or json (RFC 6902)", cmd.GetPatchType())
+	}
+	if len(out) > object.MaxSize {
+		return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
+			"patched object is %d bytes, over the limit of %d bytes (1.5 MiB)", len(out), object.MaxSize)
+	}
+	return object.Decode(out)
+}
+
+// PatchOptions are the JSON patch options of kstore: RFC 6902 exactly (no negative indices)
+// and a bound on what copy operations may add, so a small patch cannot grow a document without
+// limit (an 879-byte patch of copies grew one to 16 MiB without it).
+func PatchOptions() *jsonpatch.ApplyOptions {
+	o := jsonpatch.NewApplyOptions()
+	o.SupportNegativeIndices = false
+	o.AccumulatedCopySizeLimit = object.MaxSize
+	return o
+}
+
+// immutable refuses a patch that changes what names the object.
+func immutable(old *object.Raw, obj object.Object) error {
+	for _, f := range []struct{ field, was, is string }{
+		{"apiVersion", old.APIVersion(), obj.APIVersion()},
+		{"kind", old.Kind(), obj.Kind()},
+		{"metadata.name", old.Meta("name"), obj.Name()},
+		{"metadata.namespace", old.Meta("namespace"), obj.Namespace()},
+	} {
+		if f.was != f.is {
+			return messages.Errorf(messages.StatusReason_INVALID,
+				"a patch may not change %s (from %q to %q): create a new object instead", f.field, f.was, f.is)
+		}
+	}
+	return nil
+}
+
+func parseStored(b []byte) (*object.Raw, error) {
+	o, err := object.ParseRaw(b)
+	if err != nil {
+		return nil, messages.Errorf(messages.StatusReason_INTERNAL, "stored object does not decode: %v", err)
+	}
+	return o, nil
+}
+
+func notFound(key *messages.ResourceKey) error {
+	return messages.Errorf(messages.StatusReason_NOT_FOUND, "%s not found", object.FormatKey(key))
+}
+
+func conflict(key *messages.ResourceKey, want string, stored *object.Raw) error {
+	rv, _ := object.ParseResourceVersion(stored.Meta("resourceVersion"))
+	e := messages.Errorf(messages.StatusReason_CONFLICT,
+		"operation cannot be fulfilled on %s: the object has been modified (resourceVersion %s asked, %s stored); read it again and apply your changes to the latest version",
+		object.FormatKey(key), want, stored.Meta("resourceVersion"))
+	e.ResourceVersion = rv
+	return e
+}

@@ -1,0 +1,248 @@
+package catalogactor
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+
+	"github.com/kstore/kstore/messages"
+)
+
+// catalog is the state the actor owns, without the actor: the Badger database, how far it has
+// applied the log and how much history it keeps. Tests drive it directly.
+type catalog struct {
+	db        *badger.DB
+	log       *zap.Logger
+	applied   uint64 // last applied Raft index; every read at or below it sees complete state
+	compacted uint64 // oldest readable revision: reads below it are Gone
+	retain    uint64 // revisions of history kept behind applied
+}
+
+// EventType is the kind of a change, as a watch event names it.
+type EventType byte
+
+const (
+	Added EventType = iota + 1
+	Modified
+	Deleted
+)
+
+func (t EventType) String() string {
+	switch t {
+	case Added:
+		return "ADDED"
+	case Modified:
+		return "MODIFIED"
+	case Deleted:
+		return "DELETED"
+	}
+	return fmt.Sprintf("EventType(%d)", byte(t))
+}
+
+func eventType(op messages.ResourceOp) EventType {
+	switch op {
+	case messages.ResourceOp_CREATED:
+		return Added
+	case messages.ResourceOp_REPLACED, messages.ResourceOp_PATCHED:
+		return Modified
+	case messages.ResourceOp_DELETED:
+		return Deleted
+	}
+	return 0
+}
+
+// Change is one revision of the catalog: what a watcher is told.
+type Change struct {
+	Type            EventType
+	Key             *messages.ResourceKey
+	ResourceVersion uint64
+	// Object is the stored object after the change; for Deleted, the last stored object.
+	Object []byte
+	// Prev is the object before the change; nil for Added.
+	Prev []byte
+}
+
+// outcome is the result of one applied command entry, for the caller waiting on it.
+type outcome struct {
+	index  uint64
+	result *messages.CommandResult
+}
+
+func openCatalog(db *badger.DB, log *zap.Logger, retain uint64) (*catalog, error) {
+	applied, compacted, err := loadMeta(db)
+	if err != nil {
+		return nil, fmt.Errorf("catalogactor: read applied index: %w", err)
+	}
+	db.SetDiscardTs(compacted)
+	// The Raft log starts with a bootstrap snapshot at index 1 that holds no objects (see
+	// raftactor.OpenLog): an empty catalog has applied it.
+	applied = max(applied, 1)
+	return &catalog{db: db, log: log, applied: applied, compacted: compacted, retain: retain}, nil
+}
+
+// apply applies committed entries in log order in one Badger batch and returns the outcome of
+// every command entry and the changes made. Entries at or below the applied index (replayed
+// after a restart) are skipped. An error is a storage failure: the catalog can no longer be
+// trusted and the node must stop.
+func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
+	var outcomes []outcome
+	var changes []Change
+	first := true
+	var txn *badger.Txn
+	var wb *badger.WriteBatch
+	// overlay holds this batch's writes: a later entry on the same key reads them, since the
+	// batch is not in Badger yet. A nil value is a deletion.
+	overlay := map[string][]byte{}
+	last := c.applied
+	for _, e := range entries {
+		idx := e.GetIndex()
+		if idx <= c.applied {
+			continue
+		}
+		if idx != last+1 {
+			return nil, nil, fmt.Errorf("catalogactor: entry %d follows applied index %d: the log has a gap", idx, last)
+		}
+		last = idx
+		if e.GetType() != raftpb.EntryType_EntryNormal || len(e.GetData()) == 0 {
+			continue
+		}
+		cmd, err := messages.DecodeEntry(e.GetData())
+		if err != nil {
+			return nil, nil, fmt.Errorf("catalogactor: entry %d: %w", idx, err)
+		}
+		if first {
+			txn = c.db.NewTransactionAt(c.applied, false)
+			defer txn.Discard()
+			wb = c.db.NewManagedWriteBatch()
+			defer wb.Cancel()
+			first = false
+		}
+		key := objectKey(cmd.GetKey())
+		prev, ok := overlay[string(key)]
+		if !ok {
+			if prev, err = get(txn, key); err != nil {
+				return nil, nil, fmt.Errorf("catalogactor: read %q: %w", key, err)
+			}
+		}
+		res, err := Apply(prev, cmd, idx)
+		result := &messages.CommandResult{RequestId: cmd.GetRequestId()}
+		if err != nil {
+			result.Status = messages.StatusOf(err)
+			outcomes = append(outcomes, outcome{idx, result})
+			continue
+		}
+		result.Op, result.ResourceVersion, result.Object = res.Op, res.ResourceVersion, res.Object
+		outcomes = append(outcomes, outcome{idx, result})
+		typ := eventType(res.Op)
+		if typ == 0 {
+			continue
+		}
+		if typ == Deleted {
+			overlay[string(key)] = nil
+			err = wb.DeleteAt(key, idx)
+		} else {
+			overlay[string(key)] = res.Object
+			err = wb.SetEntryAt(badger.NewEntry(key, res.Object), idx)
+		}
+		if err == nil {
+			err = wb.SetEntryAt(badger.NewEntry(changeKey(idx), append([]byte{byte(typ)}, key...)), idx)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("catalogactor: write entry %d: %w", idx, err)
+		}
+		changes = append(changes, Change{Type: typ, Key: cmd.GetKey(), ResourceVersion: idx, Object: res.Object, Prev: prev})
+	}
+	if last == c.applied {
+		return nil, nil, nil
+	}
+	if wb == nil {
+		wb = c.db.NewManagedWriteBatch()
+		defer wb.Cancel()
+	}
+	if err := wb.SetEntryAt(badger.NewEntry(keyApplied, u64(last)), last); err != nil {
+		return nil, nil, fmt.Errorf("catalogactor: write applied index %d: %w", last, err)
+	}
+	if err := wb.Flush(); err != nil {
+		return nil, nil, fmt.Errorf("catalogactor: write entries %d-%d: %w", c.applied+1, last, err)
+	}
+	c.applied = last
+	return outcomes, changes, nil
+}
+
+// compact drops history older than the retained window: it moves the compacted revision up to
+// applied-retain, removes the change log below it and lets Badger discard object versions below
+// it, but never past oldestRead, the oldest timestamp a read in progress uses. It reports
+// whether anything moved.
+func (c *catalog) compact(oldestRead uint64) (bool, error) {
+	if c.applied <= c.retain {
+		return false, nil
+	}
+	to := c.applied - c.retain
+	if to <= c.compacted {
+		return false, nil
+	}
+	wb := c.db.NewManagedWriteBatch()
+	defer wb.Cancel()
+	// Change log records are single-version keys, so Badger's discard alone never drops them.
+	for i := max(c.compacted, 1); i < to; i++ {
+		if err := wb.DeleteAt(changeKey(i), c.applied); err != nil {
+			return false, err
+		}
+	}
+	if err := wb.SetEntryAt(badger.NewEntry(keyCompacted, u64(to)), c.applied); err != nil {
+		return false, err
+	}
+	if err := wb.Flush(); err != nil {
+		return false, err
+	}
+	c.compacted = to
+	c.db.SetDiscardTs(min(to, oldestRead))
+	return true, nil
+}
+
+// changesSince reads the change log after revision from, up to limit changes and at most up to
+// revision upTo, with each change's object and previous object: the history a watcher resumes
+// from. The caller makes sure from >= compacted.
+func (c *catalog) changesSince(from, upTo uint64, limit int) ([]Change, error) {
+	txn := c.db.NewTransactionAt(upTo, false)
+	defer txn.Discard()
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChange}, PrefetchValues: false})
+	defer it.Close()
+	var out []Change
+	for it.Seek(changeKey(from + 1)); it.Valid() && len(out) < limit; it.Next() {
+		item := it.Item()
+		idx := binary.BigEndian.Uint64(item.Key()[1:])
+		if idx > upTo {
+			break
+		}
+		rec, err := item.ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		key, err := parseObjectKey(rec[1:])
+		if err != nil {
+			return nil, err
+		}
+		ch := Change{Type: EventType(rec[0]), Key: key, ResourceVersion: idx}
+		at := c.db.NewTransactionAt(idx, false)
+		ch.Object, err = get(at, rec[1:])
+		at.Discard()
+		if err != nil {
+			return nil, err
+		}
+		before := c.db.NewTransactionAt(idx-1, false)
+		ch.Prev, err = get(before, rec[1:])
+		before.Discard()
+		if err != nil {
+			return nil, err
+		}
+		if ch.Type == Deleted {
+			ch.Object = ch.Prev
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}

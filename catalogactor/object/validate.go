@@ -1,0 +1,183 @@
+package object
+
+import (
+	"fmt"
+
+	"github.com/kstore/kstore/messages"
+)
+
+func invalid(format string, args ...any) error {
+	return messages.Errorf(messages.StatusReason_INVALID, format, args...)
+}
+
+// FormatKey names a key for people, the way error messages show it: Kind.version[.group] "ns/name".
+func FormatKey(k *messages.ResourceKey) string {
+	t := k.GetKind() + "." + k.GetVersion()
+	if k.GetGroup() != "" {
+		t += "." + k.GetGroup()
+	}
+	if k.GetNamespace() == "" {
+		return fmt.Sprintf("%s %q", t, k.GetName())
+	}
+	return fmt.Sprintf("%s %q", t, k.GetNamespace()+"/"+k.GetName())
+}
+
+// ValidateType checks the group, version and kind of a key or a list request.
+func ValidateType(group, version, kind string) error {
+	if group != "" && !isDNS1123Subdomain(group) {
+		return invalid("group %q is not valid: a group is a lowercase DNS subdomain such as apps or example.com, or empty for the core group", group)
+	}
+	if version == "" {
+		return invalid("version is missing: give the API version, such as v1")
+	}
+	if !isDNS1123Label(version) {
+		return invalid("version %q is not valid: a version is lowercase letters and digits, such as v1 or v1beta1", version)
+	}
+	if kind == "" {
+		return invalid("kind is missing: give the object's kind, such as Pod")
+	}
+	if !isKind(kind) {
+		return invalid("kind %q is not valid: a kind starts with a letter and holds only letters and digits, such as Pod or ConfigMap", kind)
+	}
+	return nil
+}
+
+// ValidateNamespace checks a namespace, which may be empty (cluster-scoped).
+func ValidateNamespace(ns string) error {
+	if ns != "" && !isDNS1123Label(ns) {
+		return invalid("namespace %q is not valid: %s", ns, dns1123LabelRule)
+	}
+	return nil
+}
+
+// ValidateKey checks every part of a key.
+func ValidateKey(k *messages.ResourceKey) error {
+	if k == nil {
+		return invalid("key is missing: give group, version, kind, namespace and name")
+	}
+	if err := ValidateType(k.GetGroup(), k.GetVersion(), k.GetKind()); err != nil {
+		return err
+	}
+	if err := ValidateNamespace(k.GetNamespace()); err != nil {
+		return err
+	}
+	if k.GetName() == "" {
+		return invalid("name is missing: give metadata.name")
+	}
+	if !isDNS1123Subdomain(k.GetName()) {
+		return invalid("name %q is not valid: %s", k.GetName(), dns1123SubdomainRule)
+	}
+	return nil
+}
+
+// Validate checks that o is a storable object for key k: apiVersion, kind and metadata.name
+// present and valid, metadata.labels a map of strings, and every part of the key equal to the
+// object's. An object without metadata.namespace takes the key's namespace, as the Kubernetes
+// API server fills it from the request path.
+func Validate(o Object, k *messages.ResourceKey) error {
+	if o.APIVersion() == "" {
+		return invalid("apiVersion is missing: every object needs apiVersion (such as v1 or apps/v1), kind and metadata.name")
+	}
+	if o.Kind() == "" {
+		return invalid("kind is missing: every object needs apiVersion, kind (such as Pod) and metadata.name")
+	}
+	if md, ok := o["metadata"]; !ok {
+		return invalid("metadata is missing: every object needs metadata.name")
+	} else if _, ok := md.(map[string]any); !ok {
+		return invalid("metadata must be an object holding at least name")
+	}
+	if o.Name() == "" {
+		return invalid("metadata.name is missing: every object needs a name")
+	}
+	if raw, ok := o.metadata()["labels"]; ok {
+		labels, ok := raw.(map[string]any)
+		if !ok {
+			return invalid("metadata.labels must be an object of string values")
+		}
+		for lk, lv := range labels {
+			if _, ok := lv.(string); !ok {
+				return invalid("metadata.labels[%q] must be a string", lk)
+			}
+		}
+	}
+	if k == nil {
+		return invalid("key is missing: give group, version, kind, namespace and name")
+	}
+	if o.Namespace() == "" && k.GetNamespace() != "" {
+		o.SetNamespace(k.GetNamespace())
+	}
+	ok := o.Key()
+	if err := ValidateKey(ok); err != nil {
+		return err
+	}
+	if apiVersion := APIVersion(k.GetGroup(), k.GetVersion()); o.APIVersion() != apiVersion {
+		return invalid("key says apiVersion %q but the object says %q: make them agree", apiVersion, o.APIVersion())
+	}
+	if o.Kind() != k.GetKind() {
+		return invalid("key says kind %q but the object says %q: make them agree", k.GetKind(), o.Kind())
+	}
+	if o.Namespace() != k.GetNamespace() {
+		return invalid("key says namespace %q but the object's metadata.namespace is %q: make them agree", k.GetNamespace(), o.Namespace())
+	}
+	if o.Name() != k.GetName() {
+		return invalid("key says name %q but the object's metadata.name is %q: make them agree", k.GetName(), o.Name())
+	}
+	return nil
+}
+
+const (
+	dns1123LabelRule     = "a lowercase RFC 1123 label of at most 63 characters: lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. 'my-name')"
+	dns1123SubdomainRule = "a lowercase RFC 1123 subdomain of at most 253 characters: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (e.g. 'example.com')"
+)
+
+func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// isDNS1123Label reports whether s matches [a-z0-9]([-a-z0-9]*[a-z0-9])? and is at most 63 long.
+func isDNS1123Label(s string) bool {
+	return len(s) <= 63 && isLabelShape(s)
+}
+
+// isLabelShape reports whether s matches [a-z0-9]([-a-z0-9]*[a-z0-9])?, whatever its length.
+func isLabelShape(s string) bool {
+	if len(s) == 0 || !isAlnum(s[0]) || !isAlnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) && s[i] != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isDNS1123Subdomain reports whether s is dot-separated label shapes, at most 253 long in all
+// (Kubernetes' IsDNS1123Subdomain: the parts have no length limit of their own).
+func isDNS1123Subdomain(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if !isLabelShape(s[start:i]) {
+				return false
+			}
+			start = i + 1
+		}
+	}
+	return true
+}
+
+func isKind(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}

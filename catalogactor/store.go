@@ -1,0 +1,148 @@
+package catalogactor
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"go.uber.org/zap"
+
+	"github.com/kstore/kstore/messages"
+)
+
+// The catalog's Badger layout. Badger runs in managed mode: the commit timestamp of every write
+// is the Raft index of the entry that made it, so "the state at resourceVersion N" is simply a
+// read at timestamp N, and compaction is Badger's own discard of versions below a timestamp.
+//
+//	o\0group\0version\0kind\0namespace\0name  the object (canonical JSON), one version per change
+//	c + index (8 bytes, big endian)           the change log: event type + object key, one per
+//	                                          change, for watch resume and catch-up
+//	m\0applied                                the last applied index, written with every batch
+//	m\0compacted                              the oldest readable revision
+//
+// The applied index is written in the same batch as the changes. A batch Badger split and half
+// wrote before a crash is harmless: replaying an entry reads its key at index-1 and writes the
+// same bytes at the same timestamp again.
+var (
+	keyApplied   = []byte("m\x00applied")
+	keyCompacted = []byte("m\x00compacted")
+)
+
+const (
+	prefixObject = 'o'
+	prefixChange = 'c'
+)
+
+// typePrefix is the key prefix of every object of one type, or of one type in one namespace
+// when namespaced.
+func typePrefix(group, version, kind string, namespace *string) []byte {
+	n := 5 + len(group) + len(version) + len(kind)
+	if namespace != nil {
+		n += len(*namespace) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, prefixObject, 0)
+	b = append(append(b, group...), 0)
+	b = append(append(b, version...), 0)
+	b = append(append(b, kind...), 0)
+	if namespace != nil {
+		b = append(append(b, *namespace...), 0)
+	}
+	return b
+}
+
+func objectKey(k *messages.ResourceKey) []byte {
+	ns := k.GetNamespace()
+	return append(typePrefix(k.GetGroup(), k.GetVersion(), k.GetKind(), &ns), k.GetName()...)
+}
+
+// parseObjectKey is the inverse of objectKey.
+func parseObjectKey(b []byte) (*messages.ResourceKey, error) {
+	parts := bytes.Split(b, []byte{0})
+	if len(parts) != 6 || len(parts[0]) != 1 || parts[0][0] != prefixObject {
+		return nil, fmt.Errorf("catalogactor: %q is not an object key", b)
+	}
+	return &messages.ResourceKey{Group: string(parts[1]), Version: string(parts[2]), Kind: string(parts[3]),
+		Namespace: string(parts[4]), Name: string(parts[5])}, nil
+}
+
+func changeKey(index uint64) []byte {
+	b := make([]byte, 9)
+	b[0] = prefixChange
+	binary.BigEndian.PutUint64(b[1:], index)
+	return b
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// Options for opening the catalog's Badger database.
+type StoreOptions struct {
+	Dir    string
+	Logger *zap.Logger
+	// InMemory keeps everything in memory (tests only).
+	InMemory bool
+}
+
+// OpenStore opens (creating when missing) the catalog's Badger database in managed mode. Badger
+// takes a lock on the directory: a second process opening it fails.
+func OpenStore(o StoreOptions) (*badger.DB, error) {
+	opts := badger.DefaultOptions(o.Dir).
+		WithLogger(badgerLogger{o.Logger.Sugar()}).
+		// The Raft log is the durable record; Badger is synced when the Raft log is compacted.
+		WithSyncWrites(false).
+		// The catalog is Badger's only writer, applying entries one after another.
+		WithDetectConflicts(false).
+		WithNumVersionsToKeep(1).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithNumCompactors(2).
+		WithValueLogFileSize(64 << 20).
+		WithCompression(options.Snappy).
+		WithMetricsEnabled(false).
+		WithInMemory(o.InMemory)
+	if o.InMemory {
+		opts = opts.WithDir("").WithValueDir("")
+	}
+	return badger.OpenManaged(opts)
+}
+
+// get reads the object at key as of txn's timestamp; nil when absent.
+func get(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+// loadMeta reads the applied index and the compacted revision.
+func loadMeta(db *badger.DB) (applied, compacted uint64, err error) {
+	txn := db.NewTransactionAt(^uint64(0), false)
+	defer txn.Discard()
+	for _, m := range []struct {
+		key []byte
+		v   *uint64
+	}{{keyApplied, &applied}, {keyCompacted, &compacted}} {
+		b, err := get(txn, m.key)
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(b) == 8 {
+			*m.v = binary.BigEndian.Uint64(b)
+		}
+	}
+	return applied, compacted, nil
+}
+
+type badgerLogger struct{ s *zap.SugaredLogger }
+
+func (l badgerLogger) Errorf(f string, a ...any)   { l.s.Errorf("badger: "+f, a...) }
+func (l badgerLogger) Warningf(f string, a ...any) { l.s.Warnf("badger: "+f, a...) }
+func (l badgerLogger) Infof(f string, a ...any)    { l.s.Debugf("badger: "+f, a...) }
+func (l badgerLogger) Debugf(f string, a ...any)   { l.s.Debugf("badger: "+f, a...) }

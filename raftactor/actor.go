@@ -1,0 +1,353 @@
+package raftactor
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+
+	"github.com/kstore/kstore/catalogactor"
+	"github.com/kstore/kstore/messages"
+)
+
+// Propose asks the raft actor to replicate a validated, stamped command. Sender: the node's
+// intake. The caller at ReplyTo gets a CommandResult: from the catalog once the entry is applied,
+// or from this actor when the proposal is refused (Unavailable: the command never entered the
+// log) or times out (Timeout: the outcome is unknown).
+type Propose struct {
+	Command *messages.Command
+	ReplyTo *actor.PID
+}
+
+// Peer is another voter and where its node listens.
+type Peer struct {
+	ID      uint64
+	Address string
+}
+
+// Config of a raft actor. Zero fields take the defaults below.
+type Config struct {
+	NodeID uint64
+	// Log is the opened Raft log (OpenLog). The actor owns it from spawn on and closes it.
+	Log *Log
+	// Peers are the other voters' addresses, for sending them Raft messages.
+	Peers []Peer
+	// Catalog receives the committed entries.
+	Catalog *actor.PID
+	Logger  *zap.Logger
+
+	// TickInterval is the Raft tick; elections take ElectionTicks of them, heartbeats
+	// HeartbeatTicks.
+	TickInterval   time.Duration
+	ElectionTicks  int
+	HeartbeatTicks int
+	// MaxInflightProposals bounds proposals waiting to commit; beyond it a proposal gets
+	// Unavailable at once instead of queueing.
+	MaxInflightProposals int
+	// ProposalTimeout is how long a proposal may wait to commit before its caller is told the
+	// outcome is unknown and its slot is freed.
+	ProposalTimeout time.Duration
+	// MaxApplyBacklog bounds entries handed to the catalog and not applied yet: beyond it the
+	// actor takes no new Ready, which stops acknowledging appends and so slows the leader.
+	MaxApplyBacklog uint64
+	// CompactAfter is how many durable entries accumulate in the Raft log before it is
+	// compacted; KeepEntries of them stay for followers that lag a little.
+	CompactAfter uint64
+	KeepEntries  uint64
+}
+
+const (
+	defaultTickInterval   = 100 * time.Millisecond
+	defaultElectionTicks  = 10 // ElectionTick about 10 × HeartbeatTick, as etcd raft advises
+	defaultHeartbeatTicks = 1
+	// DefaultMaxInflightProposals is several times the clients a busy node serves at once
+	// (the benchmark drives 256); each slot costs a few dozen bytes.
+	DefaultMaxInflightProposals = 4096
+	// DefaultProposalTimeout is above a client's default timeout (5 s), so the client gives up
+	// first and the slot is freed soon after.
+	DefaultProposalTimeout   = 10 * time.Second
+	defaultMaxApplyBacklog   = 16384
+	defaultCompactAfter      = 20000
+	defaultKeepEntries       = 5000 // as etcd's snapshot catch-up entries
+	maxSizePerMsg            = 1 << 20
+	maxCommittedSizePerReady = 8 << 20
+	maxUncommittedSize       = 64 << 20
+	maxInflightMsgs          = 256
+)
+
+func (c *Config) withDefaults() {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = defaultTickInterval
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = defaultElectionTicks
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = defaultHeartbeatTicks
+	}
+	if c.MaxInflightProposals == 0 {
+		c.MaxInflightProposals = DefaultMaxInflightProposals
+	}
+	if c.ProposalTimeout == 0 {
+		c.ProposalTimeout = DefaultProposalTimeout
+	}
+	if c.MaxApplyBacklog == 0 {
+		c.MaxApplyBacklog = defaultMaxApplyBacklog
+	}
+	if c.CompactAfter == 0 {
+		c.CompactAfter = defaultCompactAfter
+	}
+	if c.KeepEntries == 0 {
+		c.KeepEntries = defaultKeepEntries
+	}
+}
+
+// Actor drives one Raft node. It owns the RawNode, the in-memory log and, through a worker
+// goroutine, the durable log: a Ready's persistence runs on the worker while the actor keeps
+// taking proposals, which raft gathers into the next Ready — so many commands share one fsync.
+type Actor struct {
+	cfg  Config
+	log  *zap.Logger
+	n    *node
+	pids map[uint64]*actor.PID // peers' raft actors
+
+	proposals proposals
+	pending   *raft.Ready // the Ready being persisted; none is taken until it is done
+	compactng bool        // a compaction of the durable log runs on the worker
+
+	handed    uint64 // last committed index handed to the catalog
+	applied   uint64 // last index the catalog applied
+	compacted uint64 // the catalog's oldest readable revision
+	durable   uint64 // the catalog has synced up to here
+
+	jobs chan walJob // to the worker; at most one Ready and one compaction are in flight
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type walJob struct {
+	ready   *raft.Ready              // persist this Ready
+	compact *raftpb.SnapshotMetadata // or record this compaction and release old segments
+}
+
+// Internal messages, from goroutines the actor owns to the actor.
+type (
+	tick      struct{}
+	persisted struct {
+		job walJob
+		err error
+	}
+)
+
+// New returns the props of a raft actor.
+func New(cfg Config) *actor.Props {
+	cfg.withDefaults()
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &Actor{cfg: cfg, log: cfg.Logger}
+	})
+}
+
+// Receive handles one message, then takes and hands out every Ready raft has.
+func (a *Actor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.start(ctx)
+	case *Propose:
+		a.propose(ctx, m)
+	case *raftpb.Message:
+		if err := a.n.rn.Step(m); err != nil {
+			a.log.Debug("step", zap.Stringer("type", m.GetType()), zap.Error(err))
+		}
+	case tick:
+		a.n.rn.Tick()
+		a.proposals.expire(ctx, time.Now())
+	case persisted:
+		a.persisted(ctx, m)
+	case *catalogactor.Applied:
+		a.applied, a.compacted = m.Index, m.Compacted
+	case *catalogactor.Durable:
+		a.durable = m.Index
+		a.maybeCompact()
+	case *messages.StatusRequest:
+		st := a.n.rn.Status()
+		ctx.Respond(&messages.NodeStatus{NodeId: a.cfg.NodeID, Leader: st.Lead, Term: st.GetTerm(),
+			Commit: st.GetCommit(), Applied: a.applied, Compacted: a.compacted})
+	case *actor.Stopping:
+		a.shutdown(ctx)
+		return
+	case *actor.Stopped:
+		if err := a.cfg.Log.WAL.Close(); err != nil {
+			a.log.Error("close raft log", zap.Error(err))
+		}
+		return
+	}
+	a.pump(ctx)
+}
+
+func (a *Actor) start(ctx actor.Context) {
+	n, err := newNode(nodeConfig{
+		id: a.cfg.NodeID, electionTicks: a.cfg.ElectionTicks, heartbeatTicks: a.cfg.HeartbeatTicks,
+		maxSizePerMsg: maxSizePerMsg, maxCommittedSizePerReady: maxCommittedSizePerReady,
+		maxUncommittedEntriesSize: maxUncommittedSize, maxInflightMsgs: maxInflightMsgs,
+		logger: a.log,
+	}, a.cfg.Log.State)
+	if err != nil {
+		panic(err)
+	}
+	a.n = n
+	a.cfg.Log.State = nil // loaded into the MemoryStorage; let it go
+	a.handed = n.snapshot.GetIndex()
+	a.proposals = newProposals(a.cfg.MaxInflightProposals, a.cfg.ProposalTimeout, uint64(time.Now().UnixNano()))
+	a.pids = map[uint64]*actor.PID{}
+	for _, p := range a.cfg.Peers {
+		a.pids[p.ID] = actor.NewPID(p.Address, ctx.Self().GetId())
+	}
+	a.jobs = make(chan walJob, 2)
+	a.stop = make(chan struct{})
+	root, self, w := ctx.ActorSystem().Root, ctx.Self(), a.cfg.Log.WAL
+	a.wg.Add(2)
+	go func() { // the worker: the only goroutine that touches the durable log after start
+		defer a.wg.Done()
+		for j := range a.jobs {
+			var err error
+			if j.ready != nil {
+				err = persist(w, *j.ready)
+			} else {
+				err = w.SaveSnapshot(j.compact)
+				if err == nil {
+					err = w.ReleaseTo(j.compact.GetIndex())
+				}
+			}
+			root.Send(self, persisted{job: j, err: err})
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		t := time.NewTicker(a.cfg.TickInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-a.stop:
+				return
+			case <-t.C:
+				root.Send(self, tick{})
+			}
+		}
+	}()
+	if len(n.confs[len(n.confs)-1].state.GetVoters()) == 1 && n.confs[len(n.confs)-1].state.GetVoters()[0] == a.cfg.NodeID {
+		// The only voter need not wait out an election timeout to lead.
+		if err := n.rn.Campaign(); err != nil {
+			panic(fmt.Errorf("raftactor: campaign: %w", err))
+		}
+	}
+	st := n.rn.Status()
+	a.log.Info("raft started", zap.Uint64("term", st.GetTerm()),
+		zap.Uint64("commit", st.GetCommit()), zap.Uint64("snapshot", n.snapshot.GetIndex()))
+}
+
+func (a *Actor) shutdown(ctx actor.Context) {
+	if a.stop == nil { // failed in start
+		return
+	}
+	close(a.stop)
+	close(a.jobs)
+	a.wg.Wait()
+	a.proposals.failAll(ctx, messages.StatusReason_TIMEOUT,
+		"the node stopped before the write was applied: its outcome is unknown; read the object to find out")
+}
+
+func (a *Actor) propose(ctx actor.Context, m *Propose) {
+	id, ok := a.proposals.add(m.ReplyTo, time.Now())
+	if !ok {
+		ctx.Send(m.ReplyTo, &messages.CommandResult{RequestId: m.Command.GetRequestId(), Status: &messages.Status{
+			Reason:  messages.StatusReason_UNAVAILABLE,
+			Message: fmt.Sprintf("%d writes are already in flight on this node: retry shortly", a.cfg.MaxInflightProposals)}})
+		return
+	}
+	data, err := messages.EncodeEntry(id, m.Command)
+	if err == nil {
+		err = a.n.rn.Propose(data)
+	}
+	if err != nil {
+		a.proposals.remove(id)
+		msg := "this node has no leader right now (an election is under way): retry shortly"
+		if err != raft.ErrProposalDropped {
+			msg = "the write was not proposed: " + err.Error()
+		}
+		ctx.Send(m.ReplyTo, &messages.CommandResult{RequestId: m.Command.GetRequestId(), Status: &messages.Status{
+			Reason: messages.StatusReason_UNAVAILABLE, Message: msg}})
+	}
+}
+
+// pump takes Readys while raft has them and the previous one is done: committed entries go to
+// the catalog at once (they are durable on a quorum already), the rest to the worker.
+func (a *Actor) pump(ctx actor.Context) {
+	for a.pending == nil && a.handed-a.applied < a.cfg.MaxApplyBacklog && a.n.rn.HasReady() {
+		rd := a.n.ready()
+		if len(rd.CommittedEntries) > 0 {
+			if err := a.n.applyConfChanges(rd.CommittedEntries); err != nil {
+				panic(err)
+			}
+			ctx.Request(a.cfg.Catalog, &catalogactor.Committed{
+				Entries: rd.CommittedEntries,
+				ReplyTo: a.proposals.committed(rd.CommittedEntries),
+			})
+			a.handed = rd.CommittedEntries[len(rd.CommittedEntries)-1].GetIndex()
+		}
+		if needsPersist(rd) {
+			a.pending = &rd
+			a.jobs <- walJob{ready: &rd} // never blocks: one Ready and one compaction at most
+			return
+		}
+		a.finish(ctx, rd)
+	}
+}
+
+func (a *Actor) persisted(ctx actor.Context, m persisted) {
+	if m.err != nil {
+		panic(fmt.Errorf("raftactor: write raft log: %w", m.err))
+	}
+	if m.job.compact != nil {
+		a.compactng = false
+		a.log.Debug("raft log compacted", zap.Uint64("index", m.job.compact.GetIndex()))
+		return
+	}
+	a.pending = nil
+	a.finish(ctx, *m.job.ready)
+}
+
+func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
+	msgs, err := a.n.advance(rd)
+	if err != nil {
+		panic(err)
+	}
+	for _, m := range msgs {
+		if pid, ok := a.pids[m.GetTo()]; ok {
+			ctx.Send(pid, m)
+		}
+	}
+	if rd.SoftState != nil {
+		a.log.Info("raft state", zap.Uint64("leader", rd.SoftState.Lead),
+			zap.Stringer("role", rd.SoftState.RaftState), zap.Uint64("term", a.n.rn.BasicStatus().GetTerm()))
+	}
+}
+
+// maybeCompact drops from the Raft log what the catalog holds on disk, keeping KeepEntries.
+func (a *Actor) maybeCompact() {
+	if a.compactng || a.durable < a.n.snapshot.GetIndex()+a.cfg.CompactAfter {
+		return
+	}
+	meta, err := a.n.compactTo(a.durable - a.cfg.KeepEntries)
+	if err != nil {
+		panic(fmt.Errorf("raftactor: compact raft log: %w", err))
+	}
+	a.compactng = true
+	a.jobs <- walJob{compact: meta}
+}

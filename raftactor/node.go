@@ -1,0 +1,250 @@
+package raftactor
+
+import (
+	"fmt"
+	"slices"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kstore/kstore/raftactor/wal"
+)
+
+// node is the Raft state the actor owns, with no actor in it: the RawNode, the in-memory log
+// raft reads (a MemoryStorage, as in etcd) and the durable log behind it. Its methods are the
+// Ready contract of etcd raft in plain functions, so a test can drive several nodes without an
+// actor system:
+//
+//	rd := n.ready()          // take a Ready; its CommittedEntries may be applied at once
+//	err := persist(w, rd)    // make HardState, entries and snapshot durable (a worker does this)
+//	msgs := n.advance(rd)    // then hand the entries to raft's log, send msgs, Advance
+type node struct {
+	id      uint64
+	rn      *raft.RawNode
+	storage *raft.MemoryStorage
+	log     *zap.Logger
+
+	snapshot *raftpb.SnapshotMetadata // the durable log's start: compacted up to its Index
+	// confs are the configurations since the snapshot, each with the index it took effect at,
+	// so a compaction records the configuration as of the index it compacts to.
+	confs []conf
+}
+
+type conf struct {
+	index uint64
+	state *raftpb.ConfState
+}
+
+// Log is a node's Raft log, opened: the durable log and what it held.
+type Log struct {
+	WAL   *wal.WAL
+	State *wal.State
+}
+
+// OpenLog opens the Raft log in dir. A new log is bootstrapped with every voter in voters: the
+// initial configuration is a snapshot at index 1, term 1, as etcd raft recommends.
+func OpenLog(dir string, voters []uint64, logger *zap.Logger) (*Log, error) {
+	w, st, err := wal.Open(dir, wal.Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	if st.Snapshot == nil && st.HardState == nil && len(st.Entries) == 0 {
+		meta := &raftpb.SnapshotMetadata{
+			Index:     proto.Uint64(1),
+			Term:      proto.Uint64(1),
+			ConfState: &raftpb.ConfState{Voters: slices.Clone(voters)},
+		}
+		hs := &raftpb.HardState{Term: proto.Uint64(1), Commit: proto.Uint64(1)}
+		if err := w.SaveSnapshot(meta); err != nil {
+			w.Close()
+			return nil, err
+		}
+		if err := w.Save(hs, nil, true); err != nil {
+			w.Close()
+			return nil, err
+		}
+		st.Snapshot, st.HardState = meta, hs
+	}
+	return &Log{WAL: w, State: st}, nil
+}
+
+// nodeConfig is what newNode needs beyond the log.
+type nodeConfig struct {
+	id                        uint64
+	electionTicks             int
+	heartbeatTicks            int
+	maxSizePerMsg             uint64
+	maxCommittedSizePerReady  uint64
+	maxUncommittedEntriesSize uint64
+	maxInflightMsgs           int
+	logger                    *zap.Logger
+}
+
+func newNode(cfg nodeConfig, st *wal.State) (*node, error) {
+	ms := raft.NewMemoryStorage()
+	snap := st.Snapshot
+	if snap == nil {
+		return nil, fmt.Errorf("raftactor: the log has no snapshot record: it was not bootstrapped by OpenLog")
+	}
+	if err := ms.ApplySnapshot(&raftpb.Snapshot{Metadata: snap}); err != nil {
+		return nil, fmt.Errorf("raftactor: load snapshot %d: %w", snap.GetIndex(), err)
+	}
+	if st.HardState != nil {
+		if err := ms.SetHardState(st.HardState); err != nil {
+			return nil, err
+		}
+	}
+	if err := ms.Append(st.Entries); err != nil {
+		return nil, fmt.Errorf("raftactor: load entries: %w", err)
+	}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:            cfg.id,
+		ElectionTick:  cfg.electionTicks,
+		HeartbeatTick: cfg.heartbeatTicks,
+		Storage:       ms,
+		// Raft hands back every committed entry after the snapshot; the catalog skips those it
+		// has applied, and this actor sees every configuration change again.
+		Applied:                   snap.GetIndex(),
+		MaxSizePerMsg:             cfg.maxSizePerMsg,
+		MaxCommittedSizePerReady:  cfg.maxCommittedSizePerReady,
+		MaxUncommittedEntriesSize: cfg.maxUncommittedEntriesSize,
+		MaxInflightMsgs:           cfg.maxInflightMsgs,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		StepDownOnRemoval:         true,
+		Logger:                    raftLogger{cfg.logger.Sugar()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("raftactor: start raft: %w", err)
+	}
+	return &node{id: cfg.id, rn: rn, storage: ms, log: cfg.logger, snapshot: snap,
+		confs: []conf{{snap.GetIndex(), snap.GetConfState()}}}, nil
+}
+
+// ready takes the next Ready. The caller applies rd.CommittedEntries (through
+// applyConfChanges for the configuration entries), persists rd, then calls advance.
+func (n *node) ready() raft.Ready { return n.rn.Ready() }
+
+// needsPersist reports whether rd holds anything for the durable log.
+func needsPersist(rd raft.Ready) bool {
+	return !raft.IsEmptyHardState(rd.HardState) || len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot)
+}
+
+// persist makes rd's snapshot, HardState and entries durable: fsynced when rd.MustSync. It
+// must return before any of rd.Messages is sent: a vote or an append acknowledged and then
+// forgotten in a crash breaks Raft's safety.
+func persist(w *wal.WAL, rd raft.Ready) error {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := w.SaveSnapshot(rd.Snapshot.GetMetadata()); err != nil {
+			return err
+		}
+	}
+	var hs *raftpb.HardState
+	if !raft.IsEmptyHardState(rd.HardState) {
+		hs = rd.HardState
+	}
+	if hs == nil && len(rd.Entries) == 0 {
+		return nil
+	}
+	return w.Save(hs, rd.Entries, rd.MustSync)
+}
+
+// applyConfChanges applies the configuration entries among committed ones and reports the
+// configurations they produce.
+func (n *node) applyConfChanges(committed []*raftpb.Entry) error {
+	for _, e := range committed {
+		var cc raftpb.ConfChangeI
+		switch e.GetType() {
+		case raftpb.EntryType_EntryConfChange:
+			var c raftpb.ConfChange
+			if err := proto.Unmarshal(e.GetData(), &c); err != nil {
+				return fmt.Errorf("raftactor: entry %d: decode conf change: %w", e.GetIndex(), err)
+			}
+			cc = &c
+		case raftpb.EntryType_EntryConfChangeV2:
+			var c raftpb.ConfChangeV2
+			if err := proto.Unmarshal(e.GetData(), &c); err != nil {
+				return fmt.Errorf("raftactor: entry %d: decode conf change: %w", e.GetIndex(), err)
+			}
+			cc = &c
+		default:
+			continue
+		}
+		if e.GetIndex() <= n.confs[len(n.confs)-1].index {
+			continue // already part of the snapshot's configuration
+		}
+		cs := n.rn.ApplyConfChange(cc)
+		n.confs = append(n.confs, conf{e.GetIndex(), cs})
+		n.log.Info("configuration changed", zap.Uint64("index", e.GetIndex()),
+			zap.Uint64s("voters", cs.GetVoters()), zap.Uint64s("learners", cs.GetLearners()))
+	}
+	return nil
+}
+
+// advance hands a persisted Ready's entries to raft's log, tells raft it is done with it, and
+// returns the messages to send.
+func (n *node) advance(rd raft.Ready) ([]*raftpb.Message, error) {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			return nil, fmt.Errorf("raftactor: apply snapshot: %w", err)
+		}
+		n.snapshot = rd.Snapshot.GetMetadata()
+		n.confs = []conf{{n.snapshot.GetIndex(), n.snapshot.GetConfState()}}
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		if err := n.storage.SetHardState(rd.HardState); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.storage.Append(rd.Entries); err != nil {
+		return nil, fmt.Errorf("raftactor: append entries: %w", err)
+	}
+	msgs := rd.Messages
+	n.rn.Advance(rd)
+	return msgs, nil
+}
+
+// compactTo drops the in-memory log up to index and returns the snapshot record that says so,
+// for the durable log. The catalog must hold every entry up to index on disk.
+func (n *node) compactTo(index uint64) (*raftpb.SnapshotMetadata, error) {
+	term, err := n.storage.Term(index)
+	if err != nil {
+		return nil, err
+	}
+	cs := n.confs[0].state
+	keep := 0
+	for i, c := range n.confs {
+		if c.index <= index {
+			cs, keep = c.state, i
+		}
+	}
+	if _, err := n.storage.CreateSnapshot(index, cs, nil); err != nil {
+		return nil, err
+	}
+	if err := n.storage.Compact(index); err != nil {
+		return nil, err
+	}
+	meta := &raftpb.SnapshotMetadata{Index: proto.Uint64(index), Term: proto.Uint64(term), ConfState: cs}
+	n.snapshot = meta
+	n.confs = n.confs[keep:]
+	n.confs[0].index = index
+	return meta, nil
+}
+
+// raftLogger adapts zap to raft's logger. Raft's Fatal panics here: only main may exit.
+type raftLogger struct{ s *zap.SugaredLogger }
+
+func (l raftLogger) Debug(v ...any)              { l.s.Debug(v...) }
+func (l raftLogger) Debugf(f string, v ...any)   { l.s.Debugf(f, v...) }
+func (l raftLogger) Error(v ...any)              { l.s.Error(v...) }
+func (l raftLogger) Errorf(f string, v ...any)   { l.s.Errorf(f, v...) }
+func (l raftLogger) Info(v ...any)               { l.s.Info(v...) }
+func (l raftLogger) Infof(f string, v ...any)    { l.s.Infof(f, v...) }
+func (l raftLogger) Warning(v ...any)            { l.s.Warn(v...) }
+func (l raftLogger) Warningf(f string, v ...any) { l.s.Warnf(f, v...) }
+func (l raftLogger) Fatal(v ...any)              { l.s.Panic(v...) }
+func (l raftLogger) Fatalf(f string, v ...any)   { l.s.Panicf(f, v...) }
+func (l raftLogger) Panic(v ...any)              { l.s.Panic(v...) }
+func (l raftLogger) Panicf(f string, v ...any)   { l.s.Panicf(f, v...) }
