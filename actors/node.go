@@ -181,6 +181,9 @@ func (n *Node) watchFailure() {
 	}
 }
 
+// System is the actor system the node runs in.
+func (n *Node) System() *actor.ActorSystem { return n.system }
+
 // PID is the node actor's: the address clients send commands and reads to.
 func (n *Node) PID() *actor.PID { return n.pid }
 

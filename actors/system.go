@@ -86,10 +86,21 @@ func startRemote(r *remote.Remote) (err error) {
 // Address is the host:port other systems reach this one at.
 func (s *System) Address() string { return s.ActorSystem.Address() }
 
-// Close stops remote (releasing the port) and the actor system. Stop your actors first:
-// shutting a system down stops none of them.
+// Close stops remote (releasing the port and every connection) and the actor system. Stop your
+// actors first: shutting a system down stops none of them.
+//
+// It does not call protoactor's graceful Remote.Shutdown: that one clears the endpoint manager's
+// connection table while connection-loss events may still be reading it (a data race, and a nil
+// dereference when it loses the race). Stopping the endpoint actors first and then the gRPC
+// server releases the same resources without touching that table.
 func (s *System) Close() {
-	s.Remote.Shutdown(true)
+	root := s.ActorSystem.Root
+	for _, name := range []string{"EndpointSupervisor", "activator"} {
+		if err := root.StopFuture(actor.NewPID(s.Address(), name)).Wait(); err != nil {
+			s.ActorSystem.Logger().Debug("stop remote actor", slog.String("name", name), slog.Any("error", err))
+		}
+	}
+	s.Remote.Shutdown(false)
 	s.ActorSystem.Shutdown()
 }
 

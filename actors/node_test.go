@@ -1,0 +1,76 @@
+package actors
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/goleak"
+
+	"github.com/kstore/kstore/messages"
+)
+
+// leakOptions ignores protoactor's dead-letter log throttle: a timer goroutine it starts on a
+// dead letter, which ends by itself within the throttle interval (1 s).
+var leakOptions = []goleak.Option{goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1")}
+
+func pod(name string) []byte {
+	return []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"` + name + `","namespace":"default"}}`)
+}
+
+// TestNodeStartStopLeaksNothing starts a node with its own actor system and remote, writes
+// through a client, stops the node, and checks that no goroutine is left and that the data dir
+// and port are free again.
+//
+// Tests keep to one protoactor remote per process: remote.Start sets gRPC's global logger, which
+// races with a gRPC server already running in the process. Tests that cross processes start
+// the kstore binary (cmd/kstore).
+func TestNodeStartStopLeaksNothing(t *testing.T) {
+	defer goleak.VerifyNone(t, leakOptions...)
+	dir := t.TempDir()
+	n, err := Start(Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := n.Address()
+	c := NewClientPIDs(n.System(), []*actor.PID{n.PID()}, 0)
+	res, err := c.Put(context.Background(), pod("a"), messages.Reason_OPERATOR)
+	if err != nil || res.GetOp() != messages.ResourceOp_CREATED {
+		t.Fatalf("put: %v %v", res, err)
+	}
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The same dir and port can be taken again at once.
+	n2, err := Start(Config{DataDir: dir, Listen: addr})
+	if err != nil {
+		t.Fatalf("restart on the same dir and port: %v", err)
+	}
+	n2.Stop()
+}
+
+func TestSecondNodeOnSameDataDirFails(t *testing.T) {
+	dir := t.TempDir()
+	n, err := Start(Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	_, err = Start(Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err == nil || !strings.Contains(err.Error(), "in use by another kstore node") {
+		t.Fatalf("second node on %s: err = %v, want a data-dir-in-use error", dir, err)
+	}
+}
+
+func TestPortInUseFails(t *testing.T) {
+	n, err := Start(Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	_, err = Start(Config{DataDir: t.TempDir(), Listen: n.Address()})
+	if err == nil || !strings.Contains(err.Error(), "cannot listen") {
+		t.Fatalf("second node on %s: err = %v, want a cannot-listen error", n.Address(), err)
+	}
+}
