@@ -181,7 +181,9 @@ func (c *catalog) compact(oldestRead uint64) (bool, error) {
 		return false, nil
 	}
 	to := c.applied - c.retain
-	if to <= c.compacted {
+	// Compact in steps of a hundredth of the window: the compacted revision lags the window by
+	// at most that, and a batch of writes does not pay for a compaction every time.
+	if to < c.compacted+max(c.retain/100, 1) {
 		return false, nil
 	}
 	wb := c.db.NewManagedWriteBatch()
