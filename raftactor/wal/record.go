@@ -113,10 +113,10 @@ func (e *encoder) finish(start int, typ byte) error {
 type readStatus int
 
 const (
-	readOK  readStatus = iota // a valid record
-	readEnd                   // zero header or end of file: no record starts here
-	readBad                   // torn or damaged; the reason says which
-	readAlien                 // checksum fine but a type this code does not know: never a torn write
+	readOK    readStatus = iota // a valid record
+	readEnd                     // zero header or end of file: no record starts here
+	readBad                     // torn or damaged; the reason says which
+	readAlien                   // checksum fine but a type this code does not know: never a torn write
 )
 
 // recordReader streams the records of one segment through one buffer. On
@@ -169,8 +169,12 @@ func (rr *recordReader) next() (typ byte, payload []byte, st readStatus, why str
 	if !validType(typ) {
 		return 0, nil, readAlien, fmt.Sprintf("unknown record type %d (written by a newer version?)", typ), nil
 	}
-	if _, err := rr.br.Discard(int(total - headerSize - n)); err != nil {
+	var pad [recordAlign]byte
+	if _, err := io.ReadFull(rr.br, pad[:total-headerSize-n]); err != nil {
 		return 0, nil, 0, "", fmt.Errorf("wal: read at offset %d: %w", rr.off, err)
+	}
+	if pad != [recordAlign]byte{} {
+		return 0, nil, readBad, "nonzero padding after the record", nil
 	}
 	rr.off += total
 	return typ, payload, readOK, "", nil

@@ -33,7 +33,7 @@ func (w *WAL) replay(segs []segment) (*State, error) {
 		if err != nil {
 			return nil, fmt.Errorf("wal: open %s: %w", seg.path, err)
 		}
-		end, err := w.replaySegment(f, seg, last, t, &hs, &snap)
+		end, err := w.replaySegment(f, seg, last, i > 0, t, &hs, &snap)
 		if err != nil || !last {
 			f.Close()
 		}
@@ -79,7 +79,13 @@ func (w *WAL) replay(segs []segment) (*State, error) {
 // replaySegment replays the records of one segment into t, hs and snap and
 // returns the offset where its records end. In the last segment a torn tail
 // is truncated there.
-func (w *WAL) replaySegment(f *os.File, seg *segment, last bool, t *tracker, hs **raftpb.HardState, snap **raftpb.SnapshotMetadata) (int64, error) {
+//
+// When checkHeader is set (every segment but the first), the header's
+// HardState and snapshot must be the ones the previous segments ended with:
+// that catches an earlier segment that lost its last records, which the
+// index check at the segment boundary cannot see when they are HardStates.
+func (w *WAL) replaySegment(f *os.File, seg *segment, last, checkHeader bool, t *tracker, hs **raftpb.HardState, snap **raftpb.SnapshotMetadata) (int64, error) {
+	prevHS, prevSnap := *hs, *snap
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("wal: stat %s: %w", seg.path, err)
@@ -116,6 +122,10 @@ func (w *WAL) replaySegment(f *os.File, seg *segment, last bool, t *tracker, hs 
 			if !seenBatch {
 				seenBatch = true
 				seg.hdrEnd = rr.off
+				if checkHeader && (!proto.Equal(*hs, prevHS) || !proto.Equal(*snap, prevSnap)) {
+					return 0, w.corrupt(seg.path, off, "the segment header holds HardState %v and snapshot %v, but the segments before it end with %v and %v; records were lost",
+						describeHS(*hs), describeSnap(*snap), describeHS(prevHS), describeSnap(prevSnap))
+				}
 			}
 		case recEntry:
 			e := &raftpb.Entry{}
@@ -165,7 +175,7 @@ func (w *WAL) tail(f *os.File, path string, off, size int64, st readStatus, why 
 		return err
 	}
 	if claim > off {
-		return w.corrupt(path, off, "%s, but the batch at offset %d was written after the segment had been synced through offset %d: a durable record is damaged", why, claimOff, claim)
+		return w.corrupt(path, off, "%s, but the batch at offset %d was written after the segment had been synced up to offset %d: a durable record is damaged", why, claimOff, claim)
 	}
 	if err := f.Truncate(off); err != nil {
 		return fmt.Errorf("wal: truncate torn tail of %s at offset %d: %w", path, off, err)
@@ -213,4 +223,18 @@ func firstNonZero(f *os.File, from, size int64) (int64, bool, error) {
 func (w *WAL) corrupt(path string, off int64, format string, args ...any) error {
 	return fmt.Errorf("%w: %s at offset %d: %s; the data dir %s is damaged: restore it from a backup, or remove this member from the cluster and add it back empty so it catches up from its peers",
 		ErrCorrupt, path, off, fmt.Sprintf(format, args...), w.dir)
+}
+
+func describeHS(hs *raftpb.HardState) string {
+	if hs == nil {
+		return "none"
+	}
+	return fmt.Sprintf("{term %d, vote %d, commit %d}", hs.GetTerm(), hs.GetVote(), hs.GetCommit())
+}
+
+func describeSnap(m *raftpb.SnapshotMetadata) string {
+	if m == nil {
+		return "none"
+	}
+	return fmt.Sprintf("{index %d, term %d}", m.GetIndex(), m.GetTerm())
 }

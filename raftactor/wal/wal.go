@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -14,7 +13,8 @@ import (
 )
 
 // DefaultSegmentSize is the segment size used when Options.SegmentSize is 0.
-// Large enough that rolls (a file creation and three fsyncs) are rare, small
+// Large enough that rolls (a file creation and up to three syncs, about
+// 1 ms) are rare, small
 // enough that ReleaseTo frees space in useful steps.
 const DefaultSegmentSize int64 = 64 << 20
 
@@ -174,7 +174,7 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) error 
 			}
 		}
 	}
-	writeHS := !raft.IsEmptyHardState(hs)
+	writeHS := hs.GetTerm() != 0 || hs.GetVote() != 0 || hs.GetCommit() != 0 // raft.IsEmptyHardState
 	if !writeHS && len(ents) == 0 {
 		if sync && w.synced < w.off {
 			return w.fail(fdatasync(w.f))
@@ -242,8 +242,9 @@ func (w *WAL) SaveSnapshot(meta *raftpb.SnapshotMetadata) error {
 
 // ReleaseTo deletes the oldest segment files whose entries are all at or
 // below index, stopping at the first that holds a later entry and never
-// deleting the current segment. It requires a saved snapshot (SaveSnapshot
-// has synced it) with Index >= index, and fails otherwise without deleting.
+// deleting the current segment. It requires a snapshot with Index >= index
+// saved by SaveSnapshot (which syncs it), and fails otherwise without
+// deleting anything; such a failure does not make the WAL unusable.
 // Replay still works afterwards: each segment begins with the HardState and
 // snapshot current when it was created, and the latest ones are always in
 // a kept segment.
