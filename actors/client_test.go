@@ -56,7 +56,7 @@ func (c *controller) Receive(ctx actor.Context) {
 // library) and an actor that drives it with the typed client.
 func TestActorProgramUsesTypedClient(t *testing.T) {
 	defer goleak.VerifyNone(t, leakOptions...)
-	system := actor.NewActorSystem()
+	system := quietSystem()
 	defer system.Shutdown()
 	n, err := Spawn(system, Config{DataDir: t.TempDir()})
 	if err != nil {
@@ -79,7 +79,7 @@ func TestActorProgramUsesTypedClient(t *testing.T) {
 
 // TestClientErrorsKeepTheirReason checks that a refusal reaches a Go caller as a typed error.
 func TestClientErrorsKeepTheirReason(t *testing.T) {
-	system := actor.NewActorSystem()
+	system := quietSystem()
 	defer system.Shutdown()
 	n, err := Spawn(system, Config{DataDir: t.TempDir()})
 	if err != nil {

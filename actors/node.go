@@ -15,6 +15,7 @@ import (
 	"github.com/kstore/kstore/catalogactor"
 	"github.com/kstore/kstore/messages"
 	"github.com/kstore/kstore/raftactor"
+	"github.com/kstore/kstore/watcheractor"
 )
 
 // Config of a node. Zero fields take the defaults.
@@ -32,6 +33,8 @@ type Config struct {
 	// HistoryRevisions is how many revisions stay readable behind the newest (default
 	// catalogactor.DefaultHistoryRevisions).
 	HistoryRevisions uint64
+	// Watch configures watches (buffer limits, bookmarks); zero fields take defaults.
+	Watch watcheractor.Config
 }
 
 const (
@@ -129,8 +132,11 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	n = &Node{cfg: cfg, system: system, lock: lock, failed: make(chan error, 1), done: make(chan struct{})}
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &nodeActor{
-			log:     log,
-			catalog: catalogactor.New(catalogactor.Config{DB: db, Logger: log, HistoryRevisions: cfg.HistoryRevisions}),
+			log:   log,
+			watch: watcheractor.NewHub(cfg.Watch),
+			catalog: func(watch *actor.PID) *actor.Props {
+				return catalogactor.New(catalogactor.Config{DB: db, Watchers: watch, Logger: log, HistoryRevisions: cfg.HistoryRevisions})
+			},
 			raft: func(catalog *actor.PID) *actor.Props {
 				return raftactor.New(raftactor.Config{NodeID: cfg.NodeID, Log: rlog, Catalog: catalog, Logger: log})
 			},
@@ -216,10 +222,11 @@ func (n *Node) stop(cause error) {
 	n.stopOnce.Do(func() {
 		root := n.system.Root
 		// The node actor refuses new work from here on and names its children, which stop in
-		// order: the catalog (so no read or apply is cut short by raft going away), then raft.
+		// order: the watches, the catalog (so no read or apply is cut short by raft going
+		// away), then raft.
 		res, err := root.RequestFuture(n.pid, stopIntake{}, stopTimeout).Result()
 		if kids, ok := res.(children); err == nil && ok {
-			for _, pid := range []*actor.PID{kids.catalog, kids.raft} {
+			for _, pid := range []*actor.PID{kids.watch, kids.catalog, kids.raft} {
 				if pid == nil {
 					continue
 				}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -14,6 +15,13 @@ import (
 // leakOptions ignores protoactor's dead-letter log throttle: a timer goroutine it starts on a
 // dead letter, which ends by itself within the throttle interval (1 s).
 var leakOptions = []goleak.Option{goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1")}
+
+// quietSystem is a local actor system whose protoactor logs go nowhere.
+func quietSystem() *actor.ActorSystem {
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+}
 
 func pod(name string) []byte {
 	return []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"` + name + `","namespace":"default"}}`)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kstore/kstore/messages"
 	"github.com/kstore/kstore/raftactor"
+	"github.com/kstore/kstore/watcheractor"
 )
 
 // stopTimeout bounds each step of a node's shutdown.
@@ -17,7 +18,7 @@ const stopTimeout = 10 * time.Second
 type (
 	// stopIntake makes the node actor refuse new work and answer with its children.
 	stopIntake struct{}
-	children   struct{ catalog, raft *actor.PID }
+	children   struct{ watch, catalog, raft *actor.PID }
 )
 
 // nodeActor is the node's public face, named "kstore" by default: it admits commands (validates
@@ -25,7 +26,8 @@ type (
 // supervises both. It holds no state beyond its children's PIDs.
 type nodeActor struct {
 	log      *zap.Logger
-	catalog  *actor.Props
+	watch    *actor.Props
+	catalog  func(watch *actor.PID) *actor.Props
 	raft     func(catalog *actor.PID) *actor.Props
 	kids     children
 	stopping bool
@@ -34,11 +36,16 @@ type nodeActor struct {
 func (a *nodeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		// The catalog first: raft hands it committed entries from its first Ready on.
+		// The watch hub first, the catalog hands it changes; the catalog before raft, which
+		// hands it committed entries from its first Ready on.
 		var err error
-		if a.kids.catalog, err = ctx.SpawnNamed(a.catalog, "catalog"); err != nil {
+		if a.kids.watch, err = ctx.SpawnNamed(a.watch, "watch"); err != nil {
 			panic(err)
 		}
+		if a.kids.catalog, err = ctx.SpawnNamed(a.catalog(a.kids.watch), "catalog"); err != nil {
+			panic(err)
+		}
+		ctx.Send(a.kids.watch, &watcheractor.Attach{Catalog: a.kids.catalog})
 		if a.kids.raft, err = ctx.SpawnNamed(a.raft(a.kids.catalog), "raft"); err != nil {
 			panic(err)
 		}
@@ -65,6 +72,13 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			return
 		}
 		ctx.Forward(a.kids.catalog)
+	case *messages.WatchRequest:
+		if a.stopping {
+			ctx.Send(ctx.Sender(), &messages.WatchEvents{WatchId: m.GetWatchId(), Seq: 1, Events: []*messages.WatchEvent{
+				{Type: messages.EventType_EVENT_ERROR, Status: shuttingDown, Object: messages.StatusObjectJSON(shuttingDown)}}})
+			return
+		}
+		ctx.Forward(a.kids.watch)
 	case *messages.StatusRequest:
 		if a.stopping {
 			ctx.Respond(&messages.NodeStatus{Status: shuttingDown})

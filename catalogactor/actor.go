@@ -10,7 +10,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kstore/kstore/messages"
 )
@@ -34,12 +33,59 @@ type Applied struct {
 // log may drop them.
 type Durable struct{ Index uint64 }
 
+// Changes carries the changes of one applied batch, in order, to the watch hub (Config.Watchers).
+// It is sent after every batch, changes or not, so the hub always knows the applied index.
+// The catalog never waits on the hub: it sends and goes on.
+type Changes struct {
+	Changes   []Change
+	Applied   uint64
+	Compacted uint64
+}
+
+// History asks for the changes after From, at most Limit of them. Sender: a watcher catching
+// up. Reply: *HistoryResult, or Gone when From is older than the retained history.
+type History struct {
+	From  uint64
+	Limit int
+}
+
+// HistoryResult holds changes in order. When fewer than Limit came back, they are every change
+// up to UpTo (the applied index when the read began).
+type HistoryResult struct {
+	Changes []Change
+	UpTo    uint64
+	Err     error
+}
+
+// Snapshot asks for the objects of one type (or of every type) at a revision, in key order, at
+// most Limit of them, after the key After. Sender: a watcher sending its initial state. Reply:
+// *SnapshotResult. RV 0 reads the latest applied revision; the result says which it was.
+type Snapshot struct {
+	AllTypes             bool
+	Group, Version, Kind string
+	Namespace            string
+	After                *messages.ResourceKey
+	Limit                int
+	RV                   uint64
+}
+
+// SnapshotResult holds objects with their keys; More is set when objects remain after them.
+type SnapshotResult struct {
+	Keys    []*messages.ResourceKey
+	Objects [][]byte
+	RV      uint64
+	More    bool
+	Err     error
+}
+
 // Config of a catalog actor. Zero fields take the defaults below.
 type Config struct {
 	// DB is the catalog's Badger database, opened with OpenStore. The actor owns it from spawn
 	// on and closes it when it stops.
-	DB     *badger.DB
-	Logger *zap.Logger
+	DB *badger.DB
+	// Watchers, when set, gets Changes after every applied batch.
+	Watchers *actor.PID
+	Logger   *zap.Logger
 	// HistoryRevisions is how many revisions behind the applied index stay readable (historical
 	// reads, continue tokens, watch resume); older ones are Gone.
 	HistoryRevisions uint64
@@ -114,9 +160,11 @@ type Actor struct {
 	wg          sync.WaitGroup // readers, ticker, sync
 }
 
+// readJob is a read handed to a reader goroutine. ts is the oldest timestamp it reads at, which
+// compaction may not pass while the read runs.
 type readJob struct {
 	ts      uint64
-	run     func(db *badger.DB, ts uint64) proto.Message
+	run     func(db *badger.DB, ts uint64) any
 	replyTo *actor.PID
 }
 
@@ -124,10 +172,10 @@ type waitingRead struct {
 	rv       uint64
 	deadline time.Time
 	job      readJob
-	fail     func(*messages.Status) proto.Message
+	fail     func(*messages.Status) any
 }
 
-func (w waitingRead) timeout(applied uint64, wait time.Duration) proto.Message {
+func (w waitingRead) timeout(applied uint64, wait time.Duration) any {
 	return w.fail(&messages.Status{Reason: messages.StatusReason_TIMEOUT, ResourceVersion: applied,
 		Message: fmt.Sprintf("resourceVersion %d is ahead of this node's applied resourceVersion %d and was not reached within %v: retry, or read without a resourceVersion", w.rv, applied, wait)})
 }
@@ -158,16 +206,22 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case *Committed:
 		a.applyCommitted(ctx, m)
 	case *messages.GetRequest:
-		a.read(ctx, m.GetResourceVersion(), func(db *badger.DB, ts uint64) proto.Message { return readGet(db, m, ts) },
-			func(s *messages.Status) proto.Message { return &messages.GetResult{Status: s} })
+		a.read(ctx, m.GetResourceVersion(), func(db *badger.DB, ts uint64) any { return readGet(db, m, ts) },
+			func(s *messages.Status) any { return &messages.GetResult{Status: s} })
 	case *messages.ListRequest:
 		p, err := planList(m)
 		if err != nil {
 			ctx.Respond(&messages.ListResult{Status: messages.StatusOf(err)})
 			return
 		}
-		a.read(ctx, p.ts, func(db *badger.DB, ts uint64) proto.Message { p.ts = ts; return readList(db, p) },
-			func(s *messages.Status) proto.Message { return &messages.ListResult{Status: s} })
+		a.read(ctx, p.ts, func(db *badger.DB, ts uint64) any { p.ts = ts; return readList(db, p) },
+			func(s *messages.Status) any { return &messages.ListResult{Status: s} })
+	case *Snapshot:
+		p := planSnapshot(m)
+		a.read(ctx, m.RV, func(db *badger.DB, ts uint64) any { return readSnapshot(db, p, ts) },
+			func(s *messages.Status) any { return &SnapshotResult{Err: s.Err()} })
+	case *History:
+		a.history(ctx, m)
 	case readDone:
 		if a.activeReads[m.ts]--; a.activeReads[m.ts] <= 0 {
 			delete(a.activeReads, m.ts)
@@ -228,6 +282,9 @@ func (a *Actor) start(ctx actor.Context) {
 			}
 		}
 	}()
+	if a.cfg.Watchers != nil {
+		ctx.Send(a.cfg.Watchers, &Changes{Applied: c.applied, Compacted: c.compacted})
+	}
 	a.log.Info("catalog started", zap.Uint64("applied", c.applied), zap.Uint64("compacted", c.compacted))
 }
 
@@ -247,7 +304,7 @@ func (a *Actor) shutdown(ctx actor.Context) {
 
 func (a *Actor) applyCommitted(ctx actor.Context, m *Committed) {
 	a.raft = ctx.Sender()
-	outcomes, _, err := a.c.apply(m.Entries)
+	outcomes, changes, err := a.c.apply(m.Entries)
 	if err != nil {
 		panic(err)
 	}
@@ -255,6 +312,9 @@ func (a *Actor) applyCommitted(ctx actor.Context, m *Committed) {
 		if pid := m.ReplyTo[o.index]; pid != nil {
 			ctx.Send(pid, o.result)
 		}
+	}
+	if a.cfg.Watchers != nil {
+		ctx.Send(a.cfg.Watchers, &Changes{Changes: changes, Applied: a.c.applied, Compacted: a.c.compacted})
 	}
 	a.releaseWaiting(ctx)
 	oldest := a.c.applied
@@ -285,7 +345,7 @@ func (a *Actor) maybeSync(ctx actor.Context) {
 
 // read serves a read at resourceVersion rv (0: the latest applied state): Gone below the
 // compacted revision, a bounded wait above the applied index, else a reader runs it.
-func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) proto.Message, fail func(*messages.Status) proto.Message) {
+func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) any, fail func(*messages.Status) any) {
 	switch {
 	case rv != 0 && rv < a.c.compacted:
 		ctx.Respond(fail(&messages.Status{Reason: messages.StatusReason_GONE, ResourceVersion: a.c.compacted,
@@ -310,7 +370,26 @@ func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) 
 	}
 }
 
-func (a *Actor) dispatch(ctx actor.Context, j readJob, fail func(*messages.Status) proto.Message) {
+// history serves a watcher's catch-up: the changes after m.From, read at the applied index.
+func (a *Actor) history(ctx actor.Context, m *History) {
+	if m.From < a.c.compacted {
+		ctx.Respond(&HistoryResult{Err: &messages.Error{Reason: messages.StatusReason_GONE, ResourceVersion: a.c.compacted,
+			Message: fmt.Sprintf("resourceVersion %d is older than the compacted revision %d: re-list, then watch from the list's resourceVersion", m.From, a.c.compacted)}})
+		return
+	}
+	upTo := a.c.applied
+	if m.From >= upTo {
+		ctx.Respond(&HistoryResult{UpTo: upTo})
+		return
+	}
+	from, limit := m.From, m.Limit
+	a.dispatch(ctx, readJob{ts: from, replyTo: ctx.Sender(), run: func(db *badger.DB, _ uint64) any {
+		chs, err := readChanges(db, from, upTo, limit)
+		return &HistoryResult{Changes: chs, UpTo: upTo, Err: err}
+	}}, func(s *messages.Status) any { return &HistoryResult{Err: s.Err()} })
+}
+
+func (a *Actor) dispatch(ctx actor.Context, j readJob, fail func(*messages.Status) any) {
 	select {
 	case a.jobs <- j:
 		a.activeReads[j.ts]++

@@ -205,11 +205,12 @@ func (c *catalog) compact(oldestRead uint64) (bool, error) {
 	return true, nil
 }
 
-// changesSince reads the change log after revision from, up to limit changes and at most up to
-// revision upTo, with each change's object and previous object: the history a watcher resumes
-// from. The caller makes sure from >= compacted.
-func (c *catalog) changesSince(from, upTo uint64, limit int) ([]Change, error) {
-	txn := c.db.NewTransactionAt(upTo, false)
+// readChanges reads the change log after revision from, at most limit changes and none past
+// upTo, each with its object and previous object: the history a watcher resumes from. The
+// caller makes sure from >= the compacted revision. It reads Badger only, so a reader goroutine
+// may run it.
+func readChanges(db *badger.DB, from, upTo uint64, limit int) ([]Change, error) {
+	txn := db.NewTransactionAt(upTo, false)
 	defer txn.Discard()
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChange}, PrefetchValues: false})
 	defer it.Close()
@@ -229,13 +230,13 @@ func (c *catalog) changesSince(from, upTo uint64, limit int) ([]Change, error) {
 			return nil, err
 		}
 		ch := Change{Type: EventType(rec[0]), Key: key, ResourceVersion: idx}
-		at := c.db.NewTransactionAt(idx, false)
+		at := db.NewTransactionAt(idx, false)
 		ch.Object, err = get(at, rec[1:])
 		at.Discard()
 		if err != nil {
 			return nil, err
 		}
-		before := c.db.NewTransactionAt(idx-1, false)
+		before := db.NewTransactionAt(idx-1, false)
 		ch.Prev, err = get(before, rec[1:])
 		before.Discard()
 		if err != nil {

@@ -149,3 +149,55 @@ func readList(db *badger.DB, p listPlan) *messages.ListResult {
 	}
 	return res
 }
+
+// snapshotPlan is a validated Snapshot request.
+type snapshotPlan struct {
+	prefix, start []byte
+	limit         int
+}
+
+func planSnapshot(m *Snapshot) snapshotPlan {
+	var p snapshotPlan
+	if m.AllTypes {
+		p.prefix = []byte{prefixObject, 0}
+	} else {
+		var ns *string
+		if m.Namespace != "" {
+			ns = &m.Namespace
+		}
+		p.prefix = typePrefix(m.Group, m.Version, m.Kind, ns)
+	}
+	p.start = p.prefix
+	if m.After != nil {
+		// The key after After: its own key with a zero byte appended sorts right behind it.
+		p.start = append(objectKey(m.After), 0)
+	}
+	p.limit = max(m.Limit, 1)
+	return p
+}
+
+func readSnapshot(db *badger.DB, p snapshotPlan, ts uint64) *SnapshotResult {
+	txn := db.NewTransactionAt(ts, false)
+	defer txn.Discard()
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p.prefix, PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	res := &SnapshotResult{RV: ts}
+	for it.Seek(p.start); it.Valid(); it.Next() {
+		if len(res.Objects) == p.limit {
+			res.More = true
+			break
+		}
+		item := it.Item()
+		key, err := parseObjectKey(item.Key())
+		if err == nil {
+			var b []byte
+			if b, err = item.ValueCopy(nil); err == nil {
+				res.Keys = append(res.Keys, key)
+				res.Objects = append(res.Objects, b)
+				continue
+			}
+		}
+		return &SnapshotResult{Err: err}
+	}
+	return res
+}

@@ -189,3 +189,43 @@ func MarshalResultJSON(r *CommandResult, withObject bool) []byte {
 	}
 	return fmt.Appendf(nil, `{"op":%q,"resource_version":%d}`, opJSON[r.GetOp()], r.GetResourceVersion())
 }
+
+var eventTypeJSON = map[EventType]string{
+	EventType_EVENT_ADDED:    "ADDED",
+	EventType_EVENT_MODIFIED: "MODIFIED",
+	EventType_EVENT_DELETED:  "DELETED",
+	EventType_EVENT_BOOKMARK: "BOOKMARK",
+	EventType_EVENT_ERROR:    "ERROR",
+}
+
+// EventTypeJSON is the seed's spelling of an event type: ADDED, MODIFIED, DELETED, BOOKMARK, and
+// ERROR for the event that ends a watch.
+func EventTypeJSON(t EventType) string { return eventTypeJSON[t] }
+
+// MarshalEventJSON writes a watch event in the seed's form:
+//
+//	{"type":"ADDED","object":{...},"key":{...},"resource_version":N}
+//
+// An ERROR event is {"type":"ERROR","object":{"reason":"Gone","message":"...","resource_version":N}}.
+func MarshalEventJSON(e *WatchEvent) []byte {
+	if e.GetType() == EventType_EVENT_ERROR {
+		return fmt.Appendf(nil, `{"type":"ERROR","object":%s}`, StatusObjectJSON(e.GetStatus()))
+	}
+	obj := e.GetObject()
+	if len(obj) == 0 {
+		obj = []byte("null")
+	}
+	return fmt.Appendf(nil, `{"type":%q,"object":%s,"key":%s,"resource_version":%d}`,
+		eventTypeJSON[e.GetType()], obj, MarshalKeyJSON(e.GetKey()), e.GetResourceVersion())
+}
+
+// StatusObjectJSON writes a status as the object of an ERROR event:
+// {"reason":"Gone","message":"...","resource_version":N}.
+func StatusObjectJSON(s *Status) []byte {
+	b, _ := json.Marshal(struct {
+		Reason          string `json:"reason"`
+		Message         string `json:"message"`
+		ResourceVersion uint64 `json:"resource_version"`
+	}{ReasonName(s.GetReason()), s.GetMessage(), s.GetResourceVersion()})
+	return b
+}

@@ -324,6 +324,66 @@ func (StatusReason) EnumDescriptor() ([]byte, []int) {
 	return file_messages_kstore_proto_rawDescGZIP(), []int{4}
 }
 
+// EventType is the kind of a watch event, spelled on the wire as the seed does: ADDED, MODIFIED,
+// DELETED, BOOKMARK, and ERROR for the last event of a watch the server ends.
+type EventType int32
+
+const (
+	EventType_EVENT_TYPE_UNSPECIFIED EventType = 0
+	EventType_EVENT_ADDED            EventType = 1
+	EventType_EVENT_MODIFIED         EventType = 2
+	EventType_EVENT_DELETED          EventType = 3
+	EventType_EVENT_BOOKMARK         EventType = 4
+	EventType_EVENT_ERROR            EventType = 5
+)
+
+// Enum value maps for EventType.
+var (
+	EventType_name = map[int32]string{
+		0: "EVENT_TYPE_UNSPECIFIED",
+		1: "EVENT_ADDED",
+		2: "EVENT_MODIFIED",
+		3: "EVENT_DELETED",
+		4: "EVENT_BOOKMARK",
+		5: "EVENT_ERROR",
+	}
+	EventType_value = map[string]int32{
+		"EVENT_TYPE_UNSPECIFIED": 0,
+		"EVENT_ADDED":            1,
+		"EVENT_MODIFIED":         2,
+		"EVENT_DELETED":          3,
+		"EVENT_BOOKMARK":         4,
+		"EVENT_ERROR":            5,
+	}
+)
+
+func (x EventType) Enum() *EventType {
+	p := new(EventType)
+	*p = x
+	return p
+}
+
+func (x EventType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventType) Descriptor() protoreflect.EnumDescriptor {
+	return file_messages_kstore_proto_enumTypes[5].Descriptor()
+}
+
+func (EventType) Type() protoreflect.EnumType {
+	return &file_messages_kstore_proto_enumTypes[5]
+}
+
+func (x EventType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventType.Descriptor instead.
+func (EventType) EnumDescriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{5}
+}
+
 // ResourceKey names one object: {group, version, kind, namespace, name}. The namespace is empty
 // for a cluster-scoped object. The core group is the empty string.
 type ResourceKey struct {
@@ -1108,6 +1168,406 @@ func (x *NodeStatus) GetStatus() *Status {
 	return nil
 }
 
+// WatchRequest opens a watch. Sender: the subscriber, an actor that receives the stream (a
+// future cannot). Receiver: the node actor "kstore". The node spawns one watcher actor for the
+// subscriber, which answers with WatchEvents; the first (sequence 1) carries no events and tells
+// the subscriber the watcher's PID (its sender), where WatchCredit and WatchCancel go.
+//
+// Start: with resource_version N, every matching change after N, in order (Gone at once when N
+// is older than the retained history; a bounded wait, then Timeout, when N is ahead of the
+// node). With 0, one ADDED per matching object read at one revision R (each event carries R),
+// then a BOOKMARK at R marking the end of the initial state, then every change after R.
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// watch_id is the subscriber's name for this watch, echoed in every WatchEvents.
+	WatchId string `protobuf:"bytes,1,opt,name=watch_id,json=watchId,proto3" json:"watch_id,omitempty"`
+	// group, version, kind select one type; all three empty watch every type.
+	Group   string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Version string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Kind    string `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	// namespace, when set, restricts the watch to one namespace.
+	Namespace string `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// label_selector uses the grammar of ListRequest.label_selector.
+	LabelSelector string `protobuf:"bytes,6,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
+	// field_selector on metadata.name and metadata.namespace: metadata.name=x,metadata.namespace!=y
+	FieldSelector   string `protobuf:"bytes,7,opt,name=field_selector,json=fieldSelector,proto3" json:"field_selector,omitempty"`
+	ResourceVersion uint64 `protobuf:"varint,8,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
+	// bookmarks asks for a BOOKMARK at the current revision every bookmark interval, even when
+	// nothing matching changed, so an idle watcher's resume point stays fresh.
+	Bookmarks bool `protobuf:"varint,9,opt,name=bookmarks,proto3" json:"bookmarks,omitempty"`
+	// credits is how many events the subscriber can take before its next WatchCredit.
+	Credits uint64 `protobuf:"varint,10,opt,name=credits,proto3" json:"credits,omitempty"`
+	// initial_events with resource_version R asks for the initial state at R (ADDED events, then
+	// the BOOKMARK) before the changes after R; a resuming client continues an interrupted
+	// initial state this way, at the same R.
+	InitialEvents bool `protobuf:"varint,11,opt,name=initial_events,json=initialEvents,proto3" json:"initial_events,omitempty"`
+	// initial_after continues such an initial state after this key (the last one received).
+	InitialAfter  *ResourceKey `protobuf:"bytes,12,opt,name=initial_after,json=initialAfter,proto3" json:"initial_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_messages_kstore_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *WatchRequest) GetWatchId() string {
+	if x != nil {
+		return x.WatchId
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetLabelSelector() string {
+	if x != nil {
+		return x.LabelSelector
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetFieldSelector() string {
+	if x != nil {
+		return x.FieldSelector
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetResourceVersion() uint64 {
+	if x != nil {
+		return x.ResourceVersion
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetBookmarks() bool {
+	if x != nil {
+		return x.Bookmarks
+	}
+	return false
+}
+
+func (x *WatchRequest) GetCredits() uint64 {
+	if x != nil {
+		return x.Credits
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetInitialEvents() bool {
+	if x != nil {
+		return x.InitialEvents
+	}
+	return false
+}
+
+func (x *WatchRequest) GetInitialAfter() *ResourceKey {
+	if x != nil {
+		return x.InitialAfter
+	}
+	return nil
+}
+
+// WatchCredit grants a watcher more events. Sender: the subscriber. Receiver: its watcher.
+// granted is cumulative: every event granted since the watch began. A lost WatchCredit is thus
+// healed by the next one, and a duplicate grants nothing twice.
+type WatchCredit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WatchId       string                 `protobuf:"bytes,1,opt,name=watch_id,json=watchId,proto3" json:"watch_id,omitempty"`
+	Granted       uint64                 `protobuf:"varint,2,opt,name=granted,proto3" json:"granted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchCredit) Reset() {
+	*x = WatchCredit{}
+	mi := &file_messages_kstore_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchCredit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchCredit) ProtoMessage() {}
+
+func (x *WatchCredit) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchCredit.ProtoReflect.Descriptor instead.
+func (*WatchCredit) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WatchCredit) GetWatchId() string {
+	if x != nil {
+		return x.WatchId
+	}
+	return ""
+}
+
+func (x *WatchCredit) GetGranted() uint64 {
+	if x != nil {
+		return x.Granted
+	}
+	return 0
+}
+
+// WatchCancel ends a watch. Sender: the subscriber. Receiver: its watcher, which stops.
+type WatchCancel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WatchId       string                 `protobuf:"bytes,1,opt,name=watch_id,json=watchId,proto3" json:"watch_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchCancel) Reset() {
+	*x = WatchCancel{}
+	mi := &file_messages_kstore_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchCancel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchCancel) ProtoMessage() {}
+
+func (x *WatchCancel) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchCancel.ProtoReflect.Descriptor instead.
+func (*WatchCancel) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WatchCancel) GetWatchId() string {
+	if x != nil {
+		return x.WatchId
+	}
+	return ""
+}
+
+// WatchEvent is one event. Its JSON form is the seed's:
+// {"type":"ADDED","object":{...},"key":{...},"resource_version":N}.
+type WatchEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  EventType              `protobuf:"varint,1,opt,name=type,proto3,enum=kstore.v1.EventType" json:"type,omitempty"`
+	// object is the object after the change; for DELETED the last stored object; for BOOKMARK an
+	// object carrying only metadata.resourceVersion; for ERROR the status as an object.
+	Object []byte       `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	Key    *ResourceKey `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// resource_version is the revision of the change (for an initial ADDED, the initial state's
+	// revision; for BOOKMARK, the revision every event before it is at or below).
+	ResourceVersion uint64 `protobuf:"varint,4,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
+	// status is set on ERROR: Gone (re-list from status.resource_version), Timeout, Unavailable,
+	// Invalid. The watch ends with it.
+	Status        *Status `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvent) Reset() {
+	*x = WatchEvent{}
+	mi := &file_messages_kstore_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvent) ProtoMessage() {}
+
+func (x *WatchEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
+func (*WatchEvent) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WatchEvent) GetType() EventType {
+	if x != nil {
+		return x.Type
+	}
+	return EventType_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *WatchEvent) GetObject() []byte {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetKey() *ResourceKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetResourceVersion() uint64 {
+	if x != nil {
+		return x.ResourceVersion
+	}
+	return 0
+}
+
+func (x *WatchEvent) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// WatchEvents carries events from a watcher to its subscriber. seq counts messages of one watch
+// from 1 with no gaps: remote delivery is at most once, so a subscriber that sees a gap knows it
+// lost events and resumes the watch from the last resource_version it received.
+type WatchEvents struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WatchId       string                 `protobuf:"bytes,1,opt,name=watch_id,json=watchId,proto3" json:"watch_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Events        []*WatchEvent          `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvents) Reset() {
+	*x = WatchEvents{}
+	mi := &file_messages_kstore_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvents) ProtoMessage() {}
+
+func (x *WatchEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvents.ProtoReflect.Descriptor instead.
+func (*WatchEvents) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WatchEvents) GetWatchId() string {
+	if x != nil {
+		return x.WatchId
+	}
+	return ""
+}
+
+func (x *WatchEvents) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *WatchEvents) GetEvents() []*WatchEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_messages_kstore_proto protoreflect.FileDescriptor
 
 const file_messages_kstore_proto_rawDesc = "" +
@@ -1177,7 +1637,37 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x06commit\x18\x04 \x01(\x04R\x06commit\x12\x18\n" +
 	"\aapplied\x18\x05 \x01(\x04R\aapplied\x12\x1c\n" +
 	"\tcompacted\x18\x06 \x01(\x04R\tcompacted\x12)\n" +
-	"\x06status\x18\a \x01(\v2\x11.kstore.v1.StatusR\x06status*s\n" +
+	"\x06status\x18\a \x01(\v2\x11.kstore.v1.StatusR\x06status\"\xa0\x03\n" +
+	"\fWatchRequest\x12\x19\n" +
+	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x1c\n" +
+	"\tnamespace\x18\x05 \x01(\tR\tnamespace\x12%\n" +
+	"\x0elabel_selector\x18\x06 \x01(\tR\rlabelSelector\x12%\n" +
+	"\x0efield_selector\x18\a \x01(\tR\rfieldSelector\x12)\n" +
+	"\x10resource_version\x18\b \x01(\x04R\x0fresourceVersion\x12\x1c\n" +
+	"\tbookmarks\x18\t \x01(\bR\tbookmarks\x12\x18\n" +
+	"\acredits\x18\n" +
+	" \x01(\x04R\acredits\x12%\n" +
+	"\x0einitial_events\x18\v \x01(\bR\rinitialEvents\x12;\n" +
+	"\rinitial_after\x18\f \x01(\v2\x16.kstore.v1.ResourceKeyR\finitialAfter\"B\n" +
+	"\vWatchCredit\x12\x19\n" +
+	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x18\n" +
+	"\agranted\x18\x02 \x01(\x04R\agranted\"(\n" +
+	"\vWatchCancel\x12\x19\n" +
+	"\bwatch_id\x18\x01 \x01(\tR\awatchId\"\xce\x01\n" +
+	"\n" +
+	"WatchEvent\x12(\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x14.kstore.v1.EventTypeR\x04type\x12\x16\n" +
+	"\x06object\x18\x02 \x01(\fR\x06object\x12(\n" +
+	"\x03key\x18\x03 \x01(\v2\x16.kstore.v1.ResourceKeyR\x03key\x12)\n" +
+	"\x10resource_version\x18\x04 \x01(\x04R\x0fresourceVersion\x12)\n" +
+	"\x06status\x18\x05 \x01(\v2\x11.kstore.v1.StatusR\x06status\"i\n" +
+	"\vWatchEvents\x12\x19\n" +
+	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12-\n" +
+	"\x06events\x18\x03 \x03(\v2\x15.kstore.v1.WatchEventR\x06events*s\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOPERATOR\x10\x01\x12\x0e\n" +
@@ -1218,7 +1708,14 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\tTOO_LARGE\x10\x06\x12\x0f\n" +
 	"\vUNAVAILABLE\x10\a\x12\v\n" +
 	"\aTIMEOUT\x10\b\x12\f\n" +
-	"\bINTERNAL\x10\tB#Z!github.com/kstore/kstore/messagesb\x06proto3"
+	"\bINTERNAL\x10\t*\x84\x01\n" +
+	"\tEventType\x12\x1a\n" +
+	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vEVENT_ADDED\x10\x01\x12\x12\n" +
+	"\x0eEVENT_MODIFIED\x10\x02\x12\x11\n" +
+	"\rEVENT_DELETED\x10\x03\x12\x12\n" +
+	"\x0eEVENT_BOOKMARK\x10\x04\x12\x0f\n" +
+	"\vEVENT_ERROR\x10\x05B#Z!github.com/kstore/kstore/messagesb\x06proto3"
 
 var (
 	file_messages_kstore_proto_rawDescOnce sync.Once
@@ -1232,42 +1729,53 @@ func file_messages_kstore_proto_rawDescGZIP() []byte {
 	return file_messages_kstore_proto_rawDescData
 }
 
-var file_messages_kstore_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_messages_kstore_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_messages_kstore_proto_goTypes = []any{
 	(Reason)(0),           // 0: kstore.v1.Reason
 	(CommandKind)(0),      // 1: kstore.v1.CommandKind
 	(PatchType)(0),        // 2: kstore.v1.PatchType
 	(ResourceOp)(0),       // 3: kstore.v1.ResourceOp
 	(StatusReason)(0),     // 4: kstore.v1.StatusReason
-	(*ResourceKey)(nil),   // 5: kstore.v1.ResourceKey
-	(*Status)(nil),        // 6: kstore.v1.Status
-	(*Command)(nil),       // 7: kstore.v1.Command
-	(*CommandResult)(nil), // 8: kstore.v1.CommandResult
-	(*GetRequest)(nil),    // 9: kstore.v1.GetRequest
-	(*GetResult)(nil),     // 10: kstore.v1.GetResult
-	(*ListRequest)(nil),   // 11: kstore.v1.ListRequest
-	(*ListResult)(nil),    // 12: kstore.v1.ListResult
-	(*StatusRequest)(nil), // 13: kstore.v1.StatusRequest
-	(*NodeStatus)(nil),    // 14: kstore.v1.NodeStatus
+	(EventType)(0),        // 5: kstore.v1.EventType
+	(*ResourceKey)(nil),   // 6: kstore.v1.ResourceKey
+	(*Status)(nil),        // 7: kstore.v1.Status
+	(*Command)(nil),       // 8: kstore.v1.Command
+	(*CommandResult)(nil), // 9: kstore.v1.CommandResult
+	(*GetRequest)(nil),    // 10: kstore.v1.GetRequest
+	(*GetResult)(nil),     // 11: kstore.v1.GetResult
+	(*ListRequest)(nil),   // 12: kstore.v1.ListRequest
+	(*ListResult)(nil),    // 13: kstore.v1.ListResult
+	(*StatusRequest)(nil), // 14: kstore.v1.StatusRequest
+	(*NodeStatus)(nil),    // 15: kstore.v1.NodeStatus
+	(*WatchRequest)(nil),  // 16: kstore.v1.WatchRequest
+	(*WatchCredit)(nil),   // 17: kstore.v1.WatchCredit
+	(*WatchCancel)(nil),   // 18: kstore.v1.WatchCancel
+	(*WatchEvent)(nil),    // 19: kstore.v1.WatchEvent
+	(*WatchEvents)(nil),   // 20: kstore.v1.WatchEvents
 }
 var file_messages_kstore_proto_depIdxs = []int32{
 	4,  // 0: kstore.v1.Status.reason:type_name -> kstore.v1.StatusReason
 	1,  // 1: kstore.v1.Command.kind:type_name -> kstore.v1.CommandKind
-	5,  // 2: kstore.v1.Command.key:type_name -> kstore.v1.ResourceKey
+	6,  // 2: kstore.v1.Command.key:type_name -> kstore.v1.ResourceKey
 	2,  // 3: kstore.v1.Command.patch_type:type_name -> kstore.v1.PatchType
 	0,  // 4: kstore.v1.Command.reason:type_name -> kstore.v1.Reason
 	3,  // 5: kstore.v1.CommandResult.op:type_name -> kstore.v1.ResourceOp
-	6,  // 6: kstore.v1.CommandResult.status:type_name -> kstore.v1.Status
-	5,  // 7: kstore.v1.GetRequest.key:type_name -> kstore.v1.ResourceKey
-	6,  // 8: kstore.v1.GetResult.status:type_name -> kstore.v1.Status
-	6,  // 9: kstore.v1.ListResult.status:type_name -> kstore.v1.Status
-	6,  // 10: kstore.v1.NodeStatus.status:type_name -> kstore.v1.Status
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	7,  // 6: kstore.v1.CommandResult.status:type_name -> kstore.v1.Status
+	6,  // 7: kstore.v1.GetRequest.key:type_name -> kstore.v1.ResourceKey
+	7,  // 8: kstore.v1.GetResult.status:type_name -> kstore.v1.Status
+	7,  // 9: kstore.v1.ListResult.status:type_name -> kstore.v1.Status
+	7,  // 10: kstore.v1.NodeStatus.status:type_name -> kstore.v1.Status
+	6,  // 11: kstore.v1.WatchRequest.initial_after:type_name -> kstore.v1.ResourceKey
+	5,  // 12: kstore.v1.WatchEvent.type:type_name -> kstore.v1.EventType
+	6,  // 13: kstore.v1.WatchEvent.key:type_name -> kstore.v1.ResourceKey
+	7,  // 14: kstore.v1.WatchEvent.status:type_name -> kstore.v1.Status
+	19, // 15: kstore.v1.WatchEvents.events:type_name -> kstore.v1.WatchEvent
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_messages_kstore_proto_init() }
@@ -1280,8 +1788,8 @@ func file_messages_kstore_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_kstore_proto_rawDesc), len(file_messages_kstore_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   10,
+			NumEnums:      6,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

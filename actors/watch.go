@@ -1,0 +1,337 @@
+package actors
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kstore/kstore/messages"
+)
+
+// WatchOptions tune a Client's watch. Zero fields take the defaults.
+type WatchOptions struct {
+	// Window is how many events may be on their way to the caller, and so the credits the
+	// subscriber grants its watcher: the caller's pace is what paces the node. Default 1000.
+	Window int
+	// GiveUpAfter, when set, ends the watch with Unavailable once it could not be resumed for
+	// that long (every endpoint down). By default a watch retries for as long as it lives, as
+	// client-go's informers do.
+	GiveUpAfter time.Duration
+}
+
+const defaultWatchWindow = 1000
+
+// Watch is a watch that resumes by itself: when its stream breaks (a lost message, a node that
+// died or stopped, an endpoint that went away) it watches again from the last resourceVersion it
+// delivered, on the next endpoint when there are several, so the caller sees every change once
+// and in order. It ends only when the caller stops it or resuming is impossible (Gone: the
+// resourceVersion was compacted away; Invalid; Timeout: a start revision the node never
+// reached); Err then says why.
+type Watch struct {
+	events chan *messages.WatchEvent
+	stop   chan struct{}
+	done   chan struct{} // closed when the forwarder has closed events
+	once   sync.Once
+	root   *actor.RootContext
+	pid    *actor.PID // the subscriber actor
+	mu     sync.Mutex
+	err    error
+	wg     sync.WaitGroup
+}
+
+// Events delivers the events in order; it is closed when the watch ends.
+func (w *Watch) Events() <-chan *messages.WatchEvent { return w.events }
+
+// Err is why the watch ended: nil while it runs and after Stop.
+func (w *Watch) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Done is closed when the watch has ended and Events is closed.
+func (w *Watch) Done() <-chan struct{} { return w.done }
+
+// Stop ends the watch: the node's watcher is cancelled, and Events is closed.
+func (w *Watch) Stop() {
+	w.once.Do(func() { close(w.stop) })
+	_ = w.root.StopFuture(w.pid).Wait()
+	w.wg.Wait()
+}
+
+func (w *Watch) setErr(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+}
+
+var watchSeq atomic.Uint64
+
+// Watch starts a watch. req selects what to watch and from where (see messages.WatchRequest);
+// its watch_id and credits are the client's to set.
+func (c *Client) Watch(req *messages.WatchRequest, opts WatchOptions) *Watch {
+	if opts.Window <= 0 {
+		opts.Window = defaultWatchWindow
+	}
+	w := &Watch{
+		events: make(chan *messages.WatchEvent),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		root:   c.root,
+	}
+	in := make(chan *messages.WatchEvent, opts.Window)
+	s := &subscriber{
+		client: c, watch: w, in: in, window: uint64(opts.Window), giveUpAfter: opts.GiveUpAfter,
+		req: proto.Clone(req).(*messages.WatchRequest), endpoint: int(c.current.Load()),
+		bookmarks: req.GetBookmarks(),
+	}
+	// Bookmarks always: an idle stream then still carries a sequence number now and then, so a
+	// lost message is noticed within a bookmark interval.
+	s.req.Bookmarks = true
+	s.lastRV = req.GetResourceVersion()
+	s.initial = req.GetResourceVersion() == 0 || req.GetInitialEvents()
+	if req.GetInitialEvents() {
+		s.initRV, s.initAfter = req.GetResourceVersion(), req.GetInitialAfter()
+	}
+	w.pid = c.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return s }))
+	// The forwarder hands events to the caller and tells the subscriber what was taken, which
+	// is what the subscriber grants the node as credits.
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer close(w.done)
+		defer close(w.events)
+		for {
+			select {
+			case ev, ok := <-in:
+				if !ok {
+					return
+				}
+				select {
+				case w.events <- ev:
+					if s.consumed.Add(1)%uint64(max(opts.Window/4, 1)) == 0 {
+						c.root.Send(w.pid, refill{})
+					}
+				case <-w.stop:
+					return
+				}
+			case <-w.stop:
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// Messages to the subscriber from its own goroutines.
+type (
+	refill       struct{} // the caller took events: grant more
+	resumeNow    struct{ attempt int }
+	watcherEnded struct{ watchID string }
+)
+
+// subscriber is the client's end of a watch: it receives the watcher's events, checks their
+// sequence, grants credits, and resumes the watch when the stream breaks.
+type subscriber struct {
+	client      *Client
+	watch       *Watch
+	in          chan<- *messages.WatchEvent // never blocks: the node sends no more than granted
+	window      uint64
+	giveUpAfter time.Duration
+	req         *messages.WatchRequest
+	bookmarks   bool // the caller wants periodic bookmarks
+	endpoint    int
+
+	attempt     int
+	watchID     string
+	watcher     *actor.PID
+	seq         uint64
+	received    uint64        // events put into in, every attempt
+	base        uint64        // received when this attempt began
+	granted     uint64        // credits granted to this attempt's watcher
+	consumed    atomic.Uint64 // events the caller took, counted by the forwarder
+	brokenSince time.Time
+	backoff     time.Duration
+	finished    bool
+
+	// Where to resume from.
+	lastRV    uint64
+	initial   bool // the initial state is still coming
+	initRV    uint64
+	initAfter *messages.ResourceKey
+}
+
+func (s *subscriber) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.start(ctx)
+	case *messages.WatchEvents:
+		if m.GetWatchId() != s.watchID || s.finished {
+			return // a stream given up on
+		}
+		if m.GetSeq() != s.seq+1 {
+			s.broken(ctx, fmt.Sprintf("lost watch messages %d to %d", s.seq+1, m.GetSeq()-1))
+			return
+		}
+		s.seq = m.GetSeq()
+		if m.GetSeq() == 1 && ctx.Sender() != nil {
+			s.watcher = ctx.Sender()
+			ctx.Watch(s.watcher)
+			ctx.SetReceiveTimeout(0)
+			s.brokenSince, s.backoff = time.Time{}, 0
+		}
+		for _, ev := range m.GetEvents() {
+			if ev.GetType() == messages.EventType_EVENT_ERROR {
+				s.onError(ctx, ev.GetStatus())
+				return
+			}
+			s.track(ev)
+			s.received++
+			if ev.GetType() == messages.EventType_EVENT_BOOKMARK && !s.bookmarks && !isInitialEnd(ev) {
+				// Asked for by the client itself, to notice a lost message on an idle watch.
+				s.consumed.Add(1)
+				continue
+			}
+			s.in <- ev
+		}
+		s.grant(ctx)
+	case refill:
+		s.grant(ctx)
+	case *actor.Terminated:
+		if s.watcher != nil && m.GetWho().Equal(s.watcher) {
+			// Terminated overtakes user messages; the watcher's last events (an ERROR saying
+			// why it ended) may still be queued. Decide once they are read.
+			ctx.Send(ctx.Self(), watcherEnded{s.watchID})
+		}
+	case watcherEnded:
+		if m.watchID == s.watchID && !s.finished {
+			s.broken(ctx, "the node's watcher stopped")
+		}
+	case *actor.DeadLetterResponse:
+		s.broken(ctx, "no kstore node at "+m.GetTarget().GetAddress())
+	case *actor.ReceiveTimeout:
+		s.broken(ctx, "the node did not answer the watch in time")
+	case resumeNow:
+		if m.attempt == s.attempt && !s.finished {
+			s.start(ctx)
+		}
+	case *actor.Stopping:
+		s.cancelWatcher(ctx)
+		s.finish(nil)
+	}
+}
+
+// track records where the stream is, for a resume.
+func (s *subscriber) track(ev *messages.WatchEvent) {
+	if s.initial {
+		s.initRV = ev.GetResourceVersion()
+		if ev.GetType() == messages.EventType_EVENT_BOOKMARK {
+			s.initial = false
+			s.lastRV = ev.GetResourceVersion()
+		} else {
+			s.initAfter = ev.GetKey()
+		}
+		return
+	}
+	s.lastRV = ev.GetResourceVersion()
+}
+
+func (s *subscriber) start(ctx actor.Context) {
+	s.attempt++
+	s.watchID = fmt.Sprintf("w%d-%d", watchSeq.Add(1), s.attempt)
+	s.seq, s.watcher = 0, nil
+	s.base = s.received
+	s.granted = s.consumed.Load() + s.window - s.base
+	req := proto.Clone(s.req).(*messages.WatchRequest)
+	req.WatchId, req.Credits = s.watchID, s.granted
+	switch {
+	case s.initial && s.initRV != 0:
+		// Continue the initial state where it broke off, at the same revision.
+		req.ResourceVersion, req.InitialEvents, req.InitialAfter = s.initRV, true, s.initAfter
+	case !s.initial:
+		req.ResourceVersion, req.InitialEvents, req.InitialAfter = s.lastRV, false, nil
+	}
+	eps := s.client.endpoints
+	ctx.Request(eps[s.endpoint%len(eps)], req)
+	ctx.SetReceiveTimeout(s.client.timeout)
+}
+
+// grant tops the watcher's credits up to what the caller has room for.
+func (s *subscriber) grant(ctx actor.Context) {
+	if s.watcher == nil {
+		return
+	}
+	want := s.consumed.Load() + s.window - s.base
+	if want >= s.granted+max(s.window/4, 1) {
+		s.granted = want
+		ctx.Send(s.watcher, &messages.WatchCredit{WatchId: s.watchID, Granted: want})
+	}
+}
+
+func (s *subscriber) onError(ctx actor.Context, st *messages.Status) {
+	switch st.GetReason() {
+	case messages.StatusReason_UNAVAILABLE, messages.StatusReason_INTERNAL:
+		s.broken(ctx, st.GetMessage())
+	default: // Gone, Invalid, Timeout, ...: watching again would fail the same way
+		s.finish(st.Err())
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// broken gives up on the current stream and resumes after a backoff, on the next endpoint.
+func (s *subscriber) broken(ctx actor.Context, why string) {
+	s.cancelWatcher(ctx)
+	ctx.SetReceiveTimeout(0)
+	if s.brokenSince.IsZero() {
+		s.brokenSince = time.Now()
+	}
+	if s.giveUpAfter > 0 && time.Since(s.brokenSince) > s.giveUpAfter {
+		s.finish(messages.Errorf(messages.StatusReason_UNAVAILABLE, "the watch could not be resumed for %v (%s): check that a kstore node is up at %s",
+			s.giveUpAfter, why, endpointList(s.client.endpoints)))
+		ctx.Stop(ctx.Self())
+		return
+	}
+	s.endpoint++
+	s.backoff = min(max(2*s.backoff, 50*time.Millisecond), 2*time.Second)
+	attempt, self, root, delay := s.attempt, ctx.Self(), ctx.ActorSystem().Root, s.backoff
+	s.watchID = "" // ignore the broken stream's stragglers
+	time.AfterFunc(delay, func() { root.Send(self, resumeNow{attempt: attempt}) })
+}
+
+func (s *subscriber) cancelWatcher(ctx actor.Context) {
+	if s.watcher != nil {
+		ctx.Unwatch(s.watcher)
+		ctx.Send(s.watcher, &messages.WatchCancel{WatchId: s.watchID})
+		s.watcher = nil
+	}
+}
+
+func (s *subscriber) finish(err error) {
+	if s.finished {
+		return
+	}
+	s.finished = true
+	if err != nil {
+		s.watch.setErr(err)
+	}
+	close(s.in)
+}
+
+func endpointList(pids []*actor.PID) string {
+	var addrs []string
+	for _, p := range pids {
+		addrs = append(addrs, p.GetAddress())
+	}
+	return strings.Join(addrs, ",")
+}
+
+func isInitialEnd(ev *messages.WatchEvent) bool {
+	return strings.Contains(string(ev.GetObject()), `"k8s.io/initial-events-end":"true"`)
+}

@@ -1,0 +1,269 @@
+package watcheractor
+
+import (
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/kstore/kstore/catalogactor"
+	"github.com/kstore/kstore/messages"
+)
+
+// Config of a hub and of the watchers it spawns. Zero fields take the defaults.
+type Config struct {
+	Logger *zap.Logger
+	// RingChanges is how many recent changes the hub keeps in memory, so a watcher starting or
+	// resuming from a recent resourceVersion joins without reading Badger.
+	RingChanges int
+	// MaxWatchers bounds the watches of a node; beyond it a watch gets Unavailable.
+	MaxWatchers int
+	// MaxBufferBytes bounds the events one watcher holds for its subscriber (the objects'
+	// sizes plus a small overhead each). A watcher whose subscriber lets it reach this drops
+	// what it holds and later catches up from history.
+	MaxBufferBytes int
+	// MaxBatch bounds the events of one WatchEvents message.
+	MaxBatch int
+	// HistoryBatch bounds the changes one catch-up read asks the catalog for, and the objects
+	// of one page of an initial state.
+	HistoryBatch int
+	// BookmarkInterval is how often a watch that asked for bookmarks gets one.
+	BookmarkInterval time.Duration
+	// ReadWait bounds how long a watch from a resourceVersion ahead of the node waits for it.
+	ReadWait time.Duration
+}
+
+const (
+	defaultRingChanges    = 4096
+	defaultMaxWatchers    = 100_000
+	defaultMaxBufferBytes = 4 << 20
+	defaultMaxBatch       = 256
+	defaultHistoryBatch   = 512
+	// DefaultBookmarkInterval is about the Kubernetes API server's.
+	DefaultBookmarkInterval = time.Minute
+	// eventOverhead is what an event costs beside its object, for the buffer bound.
+	eventOverhead = 128
+)
+
+func (c *Config) withDefaults() {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.RingChanges == 0 {
+		c.RingChanges = defaultRingChanges
+	}
+	if c.MaxWatchers == 0 {
+		c.MaxWatchers = defaultMaxWatchers
+	}
+	if c.MaxBufferBytes == 0 {
+		c.MaxBufferBytes = defaultMaxBufferBytes
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = defaultMaxBatch
+	}
+	if c.HistoryBatch == 0 {
+		c.HistoryBatch = defaultHistoryBatch
+	}
+	if c.BookmarkInterval == 0 {
+		c.BookmarkInterval = DefaultBookmarkInterval
+	}
+	if c.ReadWait == 0 {
+		c.ReadWait = catalogactor.DefaultReadWait
+	}
+}
+
+// Attach tells the hub where the catalog is. Sender: the node actor, before any watch.
+type Attach struct{ Catalog *actor.PID }
+
+// Messages between the hub and its watchers.
+type (
+	// push carries changes, in order, to every live watcher; upTo is the applied index they
+	// complete. Watchers share it and never modify it.
+	push struct {
+		changes []*change
+		upTo    uint64
+	}
+	// join asks to go live after revision from, with bookmarks or not.
+	join struct {
+		from      uint64
+		bookmarks bool
+	}
+	// joined answers join: the ring's changes after from, and the watcher is live.
+	joined struct{ push }
+	// tooFar answers join when the ring no longer holds every change after from.
+	tooFar struct{}
+	// leave takes a watcher off the live set.
+	leave struct{}
+	// bookmark tells a live watcher that asked for bookmarks the current revision.
+	bookmark struct{ rv uint64 }
+	// Internal to the hub.
+	flush   struct{}
+	hubTick struct{}
+)
+
+// Hub is the node's watch hub: it spawns and supervises one watcher actor per subscriber, keeps
+// the recent changes in a ring, and fans every applied batch out to the live watchers. It owns
+// the ring and the live set; the catalog hands it changes without waiting, and a watcher that
+// cannot keep up leaves the live set instead of slowing the hub.
+type Hub struct {
+	cfg     Config
+	catalog *actor.PID
+
+	ring  []*change // ring[head] is the oldest; at most RingChanges
+	head  int
+	floor uint64 // every change after floor is in the ring
+	upTo  uint64 // the catalog's applied index
+	known bool   // upTo and floor are set (the catalog has spoken)
+
+	live       map[string]*actor.PID // watchers that get every push
+	bookmarked map[string]*actor.PID // live watchers that asked for bookmarks
+	watchers   int                   // children
+	pending    []*change             // changes not yet pushed
+	dirty      bool                  // a flush is queued
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewHub returns the props of a hub.
+func NewHub(cfg Config) *actor.Props {
+	cfg.withDefaults()
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &Hub{cfg: cfg, live: map[string]*actor.PID{}, bookmarked: map[string]*actor.PID{}}
+	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive {
+		// A watcher that failed ends its watch; its subscriber resumes from its last revision.
+		return actor.StopDirective
+	})))
+}
+
+func (h *Hub) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		h.stop = make(chan struct{})
+		root, self, every := ctx.ActorSystem().Root, ctx.Self(), h.cfg.BookmarkInterval
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-h.stop:
+					return
+				case <-t.C:
+					root.Send(self, hubTick{})
+				}
+			}
+		}()
+	case *Attach:
+		h.catalog = m.Catalog
+	case *catalogactor.Changes:
+		h.changes(ctx, m)
+	case flush:
+		h.dirty = false
+		p := &push{changes: h.pending, upTo: h.upTo}
+		h.pending = nil
+		for _, pid := range h.live {
+			ctx.Send(pid, p)
+		}
+	case *messages.WatchRequest:
+		h.watch(ctx, m)
+	case join:
+		h.join(ctx, m)
+	case leave:
+		delete(h.live, ctx.Sender().GetId())
+		delete(h.bookmarked, ctx.Sender().GetId())
+	case *actor.Terminated:
+		h.watchers--
+		delete(h.live, m.Who.GetId())
+		delete(h.bookmarked, m.Who.GetId())
+	case hubTick:
+		b := bookmark{rv: h.upTo}
+		for _, pid := range h.bookmarked {
+			ctx.Send(pid, b)
+		}
+	case *actor.Stopping:
+		if h.stop != nil {
+			close(h.stop)
+			h.wg.Wait()
+		}
+	}
+}
+
+func (h *Hub) changes(ctx actor.Context, m *catalogactor.Changes) {
+	if !h.known {
+		// The catalog's first word: nothing before its applied index is in the ring.
+		h.known, h.floor = true, m.Applied
+		if len(m.Changes) > 0 {
+			h.floor = m.Changes[0].ResourceVersion - 1
+		}
+	}
+	for _, ch := range m.Changes {
+		c := prepare(ch)
+		if len(h.ring) < h.cfg.RingChanges {
+			h.ring = append(h.ring, c)
+		} else {
+			h.floor = h.ring[h.head].ResourceVersion
+			h.ring[h.head] = c
+			h.head = (h.head + 1) % len(h.ring)
+		}
+		h.pending = append(h.pending, c)
+	}
+	h.upTo = m.Applied
+	if !h.dirty && len(h.live) > 0 {
+		// Flush after whatever else is queued: batches that arrive meanwhile go out together,
+		// so the fan-out cost follows the watcher count, not the write rate.
+		h.dirty = true
+		ctx.Send(ctx.Self(), flush{})
+	} else if len(h.live) == 0 {
+		h.pending = nil
+	}
+}
+
+func (h *Hub) watch(ctx actor.Context, req *messages.WatchRequest) {
+	sub := ctx.Sender()
+	if sub == nil {
+		return // nowhere to say anything
+	}
+	f, err := newFilter(req)
+	if err == nil && h.watchers >= h.cfg.MaxWatchers {
+		err = messages.Errorf(messages.StatusReason_UNAVAILABLE, "this node serves %d watches, its limit: retry later or watch through another node", h.watchers)
+	}
+	if err == nil && (h.catalog == nil || !h.known) {
+		err = messages.Errorf(messages.StatusReason_UNAVAILABLE, "the node is still starting: retry shortly")
+	}
+	if err != nil {
+		ctx.Send(sub, &messages.WatchEvents{WatchId: req.GetWatchId(), Seq: 1, Events: []*messages.WatchEvent{errorEvent(err)}})
+		return
+	}
+	cfg := h.cfg
+	ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &watcher{cfg: cfg, req: req, f: f, sub: sub, hub: ctx.Self(), catalog: h.catalog}
+	}))
+	h.watchers++
+}
+
+// join makes a watcher live after revision from, handing it the ring's changes after from, or
+// tells it the ring does not reach back that far.
+func (h *Hub) join(ctx actor.Context, m join) {
+	w := ctx.Sender()
+	if m.from < h.floor {
+		ctx.Send(w, tooFar{})
+		return
+	}
+	var out []*change
+	for i := range h.ring {
+		c := h.ring[(h.head+i)%len(h.ring)]
+		if c.ResourceVersion > m.from {
+			out = append(out, c)
+		}
+	}
+	// Changes still pending a flush are in the ring too; the watcher skips them when the flush
+	// repeats them, by revision.
+	ctx.Send(w, joined{push{changes: out, upTo: h.upTo}})
+	h.live[w.GetId()] = w
+	if m.bookmarks {
+		h.bookmarked[w.GetId()] = w
+	}
+}
