@@ -113,8 +113,9 @@ type Hub struct {
 	ring  []*change // ring[head] is the oldest; at most RingChanges
 	head  int
 	floor uint64 // every change after floor is in the ring
-	upTo  uint64 // the catalog's applied index
-	known bool   // upTo and floor are set (the catalog has spoken)
+	upTo   uint64 // the catalog's applied index
+	pushed uint64 // the upTo of the last push: what every live watcher has seen
+	known  bool   // upTo and floor are set (the catalog has spoken)
 
 	live       map[string]*actor.PID // watchers that get every push
 	bookmarked map[string]*actor.PID // live watchers that asked for bookmarks
@@ -162,6 +163,7 @@ func (h *Hub) Receive(ctx actor.Context) {
 		h.changes(ctx, m)
 	case flush:
 		h.dirty = false
+		h.pushed = h.upTo
 		p := &push{changes: h.pending, upTo: h.upTo}
 		h.pending = nil
 		for _, pid := range h.live {
@@ -179,7 +181,9 @@ func (h *Hub) Receive(ctx actor.Context) {
 		delete(h.live, m.Who.GetId())
 		delete(h.bookmarked, m.Who.GetId())
 	case hubTick:
-		b := bookmark{rv: h.upTo}
+		// At what live watchers have been pushed, not at upTo: changes up to upTo may still
+		// wait for their flush, and a bookmark must not overtake them.
+		b := bookmark{rv: h.pushed}
 		for _, pid := range h.bookmarked {
 			ctx.Send(pid, b)
 		}
@@ -218,6 +222,7 @@ func (h *Hub) changes(ctx actor.Context, m *catalogactor.Changes) {
 		ctx.Send(ctx.Self(), flush{})
 	} else if len(h.live) == 0 {
 		h.pending = nil
+		h.pushed = h.upTo
 	}
 }
 
