@@ -110,9 +110,9 @@ type Hub struct {
 	cfg     Config
 	catalog *actor.PID
 
-	ring  []*change // ring[head] is the oldest; at most RingChanges
-	head  int
-	floor uint64 // every change after floor is in the ring
+	ring   []*change // ring[head] is the oldest; at most RingChanges
+	head   int
+	floor  uint64 // every change after floor is in the ring
 	upTo   uint64 // the catalog's applied index
 	pushed uint64 // the upTo of the last push: what every live watcher has seen
 	known  bool   // upTo and floor are set (the catalog has spoken)

@@ -47,11 +47,10 @@ type watcher struct {
 	sent               uint64 // events sent
 
 	// The initial state: its revision, the last key read, and whether every page was read.
-	initRV      uint64
-	initAfter   *messages.ResourceKey
-	initDone    bool
-	until       time.Time // a start revision ahead of the node must be reached by then
-	lastBookmkd uint64
+	initRV    uint64
+	initAfter *messages.ResourceKey
+	initDone  bool
+	until     time.Time // a start revision ahead of the node must be reached by then
 }
 
 func (w *watcher) Receive(ctx actor.Context) {
@@ -112,8 +111,9 @@ func (w *watcher) Receive(ctx actor.Context) {
 			w.onPush(ctx, m)
 		}
 	case bookmark:
-		if w.phase == live && m.rv > w.lastBookmkd && m.rv >= w.pos {
-			w.lastBookmkd = m.rv
+		// Every interval, even at an unchanged revision: an idle stream's keepalive, which lets
+		// the subscriber notice a lost message.
+		if w.phase == live && m.rv >= w.pos {
 			w.add(bookmarkEvent(w.req, m.rv, false))
 		}
 	case *messages.WatchCredit:
