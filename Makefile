@@ -13,10 +13,12 @@ build:
 run: build
 	./$(BIN) serve
 
-# The whole suite under the race detector, plus the check that generated code is current.
+# The whole suite under the race detector, plus the check that generated code is current, plus
+# the watch isolation comparison, which measures timing and so runs without the race detector.
 test: proto-check
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 12m ./...
+	$(GO) test -count=1 -timeout 5m -run TestSlowWatcherSlowsNobody ./actors
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -27,14 +27,11 @@ func admit(in *messages.Command, now time.Time) (*messages.Command, error) {
 	}
 	switch cmd.GetKind() {
 	case messages.CommandKind_PUT, messages.CommandKind_CREATE, messages.CommandKind_UPDATE:
-		obj, err := object.Decode(cmd.GetValue())
+		obj, err := object.Prepare(cmd.GetValue(), cmd.GetKey())
 		if err != nil {
 			return nil, err
 		}
-		if err := object.Validate(obj, cmd.GetKey()); err != nil {
-			return nil, err
-		}
-		rv := obj.ResourceVersion()
+		rv := obj.Meta("resourceVersion")
 		if _, err := object.ParseResourceVersion(rv); err != nil {
 			return nil, err
 		}
@@ -42,7 +39,7 @@ func admit(in *messages.Command, now time.Time) (*messages.Command, error) {
 			return nil, messages.Errorf(messages.StatusReason_INVALID,
 				"metadata.resourceVersion must not be set on create: remove it, or use replace (update) to change an existing object")
 		}
-		cmd.Value = obj.Encode()
+		cmd.Value = obj.Bytes()
 		if len(cmd.Value) > object.MaxSize {
 			return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
 				"object is %d bytes, over the limit of %d bytes (1.5 MiB)", len(cmd.Value), object.MaxSize)

@@ -120,7 +120,7 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 		}
 	}()
 	log := cfg.Logger.With(zap.Uint64("node", cfg.NodeID))
-	rlog, err := raftactor.OpenLog(filepath.Join(cfg.DataDir, "raft"), []uint64{cfg.NodeID}, log)
+	rlog, err := raftactor.OpenLog(filepath.Join(cfg.DataDir, "raft"), []uint64{cfg.NodeID}, log) // a single voter, until cluster/ adds peers
 	if err != nil {
 		return nil, fmt.Errorf("kstore: open raft log in %s: %w", cfg.DataDir, err)
 	}
@@ -160,13 +160,10 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	n.pid = pid
 	n.wg.Add(1)
 	go n.watchFailure()
-	// Wait until raft and the catalog have loaded their state and answer.
-	res, err := system.Root.RequestFuture(pid, &messages.StatusRequest{}, startTimeout).Result()
-	if err == nil {
-		if st, ok := res.(*messages.NodeStatus); !ok || st.GetStatus() != nil {
-			err = fmt.Errorf("unexpected answer %v", res)
-		}
-	}
+	// Wait until raft and the catalog have loaded their state and answer, and, for a node
+	// that is its own quorum, until it leads: a caller's first write then finds a leader.
+	voters := []uint64{cfg.NodeID}
+	err = waitReady(system.Root, pid, len(voters) == 1)
 	if err != nil {
 		n.stop(nil)
 		if ferr := n.Err(); ferr != nil {
@@ -175,6 +172,27 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 		return nil, fmt.Errorf("kstore: node did not start: %w", err)
 	}
 	return n, nil
+}
+
+func waitReady(root *actor.RootContext, pid *actor.PID, soleVoter bool) error {
+	deadline := time.Now().Add(startTimeout)
+	for {
+		res, err := root.RequestFuture(pid, &messages.StatusRequest{}, time.Until(deadline)).Result()
+		if err != nil {
+			return err
+		}
+		st, ok := res.(*messages.NodeStatus)
+		if !ok || st.GetStatus() != nil {
+			return fmt.Errorf("unexpected answer %v", res)
+		}
+		if st.GetLeader() != 0 || !soleVoter {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no leader within %v", startTimeout)
+		}
+		time.Sleep(5 * time.Millisecond) // the election of a sole voter takes one Ready
+	}
 }
 
 func (n *Node) watchFailure() {

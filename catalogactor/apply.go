@@ -81,23 +81,19 @@ func Apply(prev []byte, cmd *messages.Command, index uint64) (Result, error) {
 		if want := cmd.GetResourceVersion(); want != 0 && strconv.FormatUint(want, 10) != old.Meta("resourceVersion") {
 			return Result{}, conflict(key, strconv.FormatUint(want, 10), old)
 		}
-		patched, err := patch(prev, cmd)
+		obj, err := patch(prev, cmd)
 		if err != nil {
 			return Result{}, err
 		}
-		if err := immutable(old, patched); err != nil {
+		if err := immutable(old, obj); err != nil {
 			return Result{}, err
 		}
 		// A resourceVersion the patch writes is a precondition, as in a Kubernetes patch.
-		if rv := patched.ResourceVersion(); rv != "" && rv != old.Meta("resourceVersion") {
-			return Result{}, conflict(key, rv, old)
-		}
-		if err := object.Validate(patched, key); err != nil {
+		if err := object.ValidateRaw(obj, key); err != nil {
 			return Result{}, err
 		}
-		obj, err := object.ParseRaw(patched.Encode())
-		if err != nil {
-			return Result{}, messages.Errorf(messages.StatusReason_INTERNAL, "patched object does not re-read: %v", err)
+		if rv := obj.Meta("resourceVersion"); rv != "" && rv != old.Meta("resourceVersion") {
+			return Result{}, conflict(key, rv, old)
 		}
 		return replace(prev, old, obj, index, messages.ResourceOp_PATCHED), nil
 
@@ -165,7 +161,7 @@ func replace(prev []byte, old, obj *object.Raw, index uint64, op messages.Resour
 	return Result{Op: op, ResourceVersion: index, Object: obj.Bytes()}
 }
 
-func patch(prev []byte, cmd *messages.Command) (object.Object, error) {
+func patch(prev []byte, cmd *messages.Command) (*object.Raw, error) {
 	var out []byte
 	var err error
 	switch cmd.GetPatchType() {
@@ -192,11 +188,16 @@ func patch(prev []byte, cmd *messages.Command) (object.Object, error) {
 		return nil, messages.Errorf(messages.StatusReason_INVALID,
 			"unknown patch type %v: use merge (RFC 7386) or json (RFC 6902)", cmd.GetPatchType())
 	}
-	if len(out) > object.MaxSize {
-		return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
-			"patched object is %d bytes, over the limit of %d bytes (1.5 MiB)", len(out), object.MaxSize)
+	// Measure what would be stored: the library's output escapes <, > and & (six bytes each).
+	c, err := object.Canonical(out)
+	if err != nil {
+		return nil, messages.Errorf(messages.StatusReason_INVALID, "the patched document is not a JSON object: a patch must leave an object")
 	}
-	return object.Decode(out)
+	if len(c) > object.MaxSize {
+		return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
+			"patched object is %d bytes, over the limit of %d bytes (1.5 MiB)", len(c), object.MaxSize)
+	}
+	return object.ParseRaw(c)
 }
 
 // PatchOptions are the JSON patch options of kstore: RFC 6902 exactly (no negative indices)
@@ -210,12 +211,12 @@ func PatchOptions() *jsonpatch.ApplyOptions {
 }
 
 // immutable refuses a patch that changes what names the object.
-func immutable(old *object.Raw, obj object.Object) error {
+func immutable(old, obj *object.Raw) error {
 	for _, f := range []struct{ field, was, is string }{
 		{"apiVersion", old.APIVersion(), obj.APIVersion()},
 		{"kind", old.Kind(), obj.Kind()},
-		{"metadata.name", old.Meta("name"), obj.Name()},
-		{"metadata.namespace", old.Meta("namespace"), obj.Namespace()},
+		{"metadata.name", old.Meta("name"), obj.Meta("name")},
+		{"metadata.namespace", old.Meta("namespace"), obj.Meta("namespace")},
 	} {
 		if f.was != f.is {
 			return messages.Errorf(messages.StatusReason_INVALID,

@@ -13,6 +13,7 @@ import (
 	"io"
 	"strconv"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kstore/kstore/messages"
@@ -37,6 +38,9 @@ func Decode(raw []byte) (Object, error) {
 		return nil, messages.Errorf(messages.StatusReason_INVALID, "object is empty: give a JSON or YAML object with apiVersion, kind and metadata.name")
 	}
 	if trimmed[0] != '{' {
+		if n := yamlDocuments(trimmed); n > 1 {
+			return nil, messages.Errorf(messages.StatusReason_INVALID, "input holds %d YAML documents: give exactly one object", n)
+		}
 		j, err := yaml.YAMLToJSON(trimmed)
 		if err != nil {
 			return nil, messages.Errorf(messages.StatusReason_INVALID, "object is neither JSON nor valid YAML: %v", err)
@@ -187,4 +191,20 @@ func ParseResourceVersion(s string) (uint64, error) {
 		return 0, messages.Errorf(messages.StatusReason_INVALID, "metadata.resourceVersion %q is not a resourceVersion: give the decimal number the store returned, or leave it out", s)
 	}
 	return rv, nil
+}
+
+// yamlDocuments counts the non-empty documents of a YAML stream, stopping at the first error
+// (which YAMLToJSON then reports).
+func yamlDocuments(b []byte) int {
+	d := yamlv2.NewDecoder(bytes.NewReader(b))
+	n := 0
+	for {
+		var v any
+		if err := d.Decode(&v); err != nil {
+			return n
+		}
+		if v != nil {
+			n++
+		}
+	}
 }

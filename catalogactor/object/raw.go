@@ -243,7 +243,7 @@ func ParseRaw(b []byte) (*Raw, error) {
 		return nil, err
 	}
 	r := &Raw{top: top}
-	if md := find(top, "metadata"); md != nil {
+	if md := find(top, "metadata"); len(md) > 0 && md[0] == '{' {
 		if r.meta, err = members(md); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package object
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/kstore/kstore/messages"
@@ -71,58 +72,121 @@ func ValidateKey(k *messages.ResourceKey) error {
 }
 
 // Validate checks that o is a storable object for key k: apiVersion, kind and metadata.name
-// present and valid, metadata.labels a map of strings, and every part of the key equal to the
-// object's. An object without metadata.namespace takes the key's namespace, as the Kubernetes
-// API server fills it from the request path.
+// present and valid, the metadata fields the store reads strings, metadata.labels a map of
+// strings, and every part of the key equal to the object's. An object without
+// metadata.namespace takes the key's namespace, as the Kubernetes API server fills it from the
+// request path.
 func Validate(o Object, k *messages.ResourceKey) error {
-	if o.APIVersion() == "" {
+	r, err := ParseRaw(o.Encode())
+	if err != nil {
+		return invalid("object is not a JSON object: %v", err)
+	}
+	if err := ValidateRaw(r, k); err != nil {
+		return err
+	}
+	o.SetNamespace(r.Meta("namespace"))
+	return nil
+}
+
+// metaStrings are the metadata fields the store reads, which must therefore be strings: a
+// resourceVersion precondition written as a number would otherwise be read as absent.
+var metaStrings = []string{"name", "namespace", "uid", "resourceVersion", "creationTimestamp", "generateName"}
+
+// ValidateRaw is Validate on an object held as bytes; it fills a missing namespace in r.
+func ValidateRaw(r *Raw, k *messages.ResourceKey) error {
+	if !isString(find(r.top, "apiVersion")) || r.APIVersion() == "" {
 		return invalid("apiVersion is missing: every object needs apiVersion (such as v1 or apps/v1), kind and metadata.name")
 	}
-	if o.Kind() == "" {
+	if !isString(find(r.top, "kind")) || r.Kind() == "" {
 		return invalid("kind is missing: every object needs apiVersion, kind (such as Pod) and metadata.name")
 	}
-	if md, ok := o["metadata"]; !ok {
+	md := find(r.top, "metadata")
+	if md == nil {
 		return invalid("metadata is missing: every object needs metadata.name")
-	} else if _, ok := md.(map[string]any); !ok {
+	}
+	if md[0] != '{' {
 		return invalid("metadata must be an object holding at least name")
 	}
-	if o.Name() == "" {
+	for _, f := range metaStrings {
+		if v := find(r.meta, f); v != nil && !isString(v) && string(v) != "null" {
+			return invalid("metadata.%s must be a string", f)
+		}
+	}
+	if r.Meta("name") == "" {
 		return invalid("metadata.name is missing: every object needs a name")
 	}
-	if raw, ok := o.metadata()["labels"]; ok {
-		labels, ok := raw.(map[string]any)
-		if !ok {
+	if raw := r.LabelsRaw(); raw != nil {
+		labels, err := members(raw)
+		if err != nil {
 			return invalid("metadata.labels must be an object of string values")
 		}
-		for lk, lv := range labels {
-			if _, ok := lv.(string); !ok {
-				return invalid("metadata.labels[%q] must be a string", lk)
+		for _, l := range labels {
+			if !isString(l.value) {
+				return invalid("metadata.labels[%q] must be a string", l.key)
 			}
 		}
 	}
 	if k == nil {
 		return invalid("key is missing: give group, version, kind, namespace and name")
 	}
-	if o.Namespace() == "" && k.GetNamespace() != "" {
-		o.SetNamespace(k.GetNamespace())
+	if r.Meta("namespace") == "" && k.GetNamespace() != "" {
+		r.SetMeta("namespace", k.GetNamespace())
 	}
-	ok := o.Key()
-	if err := ValidateKey(ok); err != nil {
+	g, v := SplitAPIVersion(r.APIVersion())
+	if err := ValidateKey(&messages.ResourceKey{Group: g, Version: v, Kind: r.Kind(), Namespace: r.Meta("namespace"), Name: r.Meta("name")}); err != nil {
 		return err
 	}
-	if apiVersion := APIVersion(k.GetGroup(), k.GetVersion()); o.APIVersion() != apiVersion {
-		return invalid("key says apiVersion %q but the object says %q: make them agree", apiVersion, o.APIVersion())
+	if apiVersion := APIVersion(k.GetGroup(), k.GetVersion()); r.APIVersion() != apiVersion {
+		return invalid("key says apiVersion %q but the object says %q: make them agree", apiVersion, r.APIVersion())
 	}
-	if o.Kind() != k.GetKind() {
-		return invalid("key says kind %q but the object says %q: make them agree", k.GetKind(), o.Kind())
+	if r.Kind() != k.GetKind() {
+		return invalid("key says kind %q but the object says %q: make them agree", k.GetKind(), r.Kind())
 	}
-	if o.Namespace() != k.GetNamespace() {
-		return invalid("key says namespace %q but the object's metadata.namespace is %q: make them agree", k.GetNamespace(), o.Namespace())
+	if ns := r.Meta("namespace"); ns != k.GetNamespace() {
+		return invalid("key says namespace %q but the object's metadata.namespace is %q: make them agree", k.GetNamespace(), ns)
 	}
-	if o.Name() != k.GetName() {
-		return invalid("key says name %q but the object's metadata.name is %q: make them agree", k.GetName(), o.Name())
+	if name := r.Meta("name"); name != k.GetName() {
+		return invalid("key says name %q but the object's metadata.name is %q: make them agree", k.GetName(), name)
 	}
 	return nil
+}
+
+func isString(raw []byte) bool { return len(raw) > 0 && raw[0] == '"' }
+
+// Prepare admits an object for key k: it refuses input over MaxSize, decodes JSON or YAML,
+// validates it (Validate) and returns it as canonical JSON, the form the Raft log holds.
+func Prepare(raw []byte, k *messages.ResourceKey) (*Raw, error) {
+	if len(raw) > MaxSize {
+		return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
+			"object is %d bytes, over the limit of %d bytes (1.5 MiB); store large data elsewhere and reference it", len(raw), MaxSize)
+	}
+	var canonical []byte
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+		c, err := Canonical(t)
+		if err != nil {
+			// Decode says what is wrong in encoding/json's words.
+			_, derr := Decode(raw)
+			if derr == nil {
+				derr = invalid("object is not valid JSON: %v", err)
+			}
+			return nil, derr
+		}
+		canonical = c
+	} else {
+		o, err := Decode(raw)
+		if err != nil {
+			return nil, err
+		}
+		canonical = o.Encode()
+	}
+	r, err := ParseRaw(canonical)
+	if err != nil {
+		return nil, invalid("object is not a JSON object: %v", err)
+	}
+	if err := ValidateRaw(r, k); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 const (

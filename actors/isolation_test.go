@@ -1,0 +1,191 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kstore/kstore/messages"
+	"github.com/kstore/kstore/watcheractor"
+)
+
+// isolationRun is what one phase of the isolation test measured.
+type isolationRun struct {
+	writes         int
+	seconds        float64
+	lagP50, lagP99 time.Duration
+}
+
+func (r isolationRun) rate() float64 { return float64(r.writes) / r.seconds }
+
+// runPhase writes as fast as `writers` goroutines can for d while the healthy watches consume,
+// and measures the write rate and the healthy watches' delivery lag (from a write's sending to
+// its event's arrival).
+func runPhase(t *testing.T, c *Client, healthy []*Watch, sent *sync.Map, writers int, d time.Duration, seq *atomic.Int64) isolationRun {
+	t.Helper()
+	stop := make(chan struct{})
+	var lagMu sync.Mutex
+	var lags []time.Duration
+	var wg sync.WaitGroup
+	for _, w := range healthy {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for {
+				select {
+				case ev := <-w.Events():
+					if at, ok := sent.Load(ev.GetKey().GetName()); ok {
+						mine = append(mine, time.Since(at.(time.Time)))
+					}
+				case <-stop:
+					lagMu.Lock()
+					lags = append(lags, mine...)
+					lagMu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	var writes atomic.Int64
+	var ww sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for range writers {
+		ww.Add(1)
+		go func() {
+			defer ww.Done()
+			for time.Now().Before(deadline) {
+				name := fmt.Sprintf("w%d", seq.Add(1))
+				sent.Store(name, time.Now())
+				obj := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q,"namespace":"iso"},"spec":{"n":%q}}`, name, name)
+				if _, err := c.Put(context.Background(), []byte(obj), messages.Reason_OPERATOR); err != nil {
+					t.Error(err)
+					return
+				}
+				writes.Add(1)
+			}
+		}()
+	}
+	ww.Wait()
+	el := time.Since(start)
+	time.Sleep(200 * time.Millisecond) // let the last events arrive before the consumers stop counting
+	close(stop)
+	wg.Wait()
+	slices.Sort(lags)
+	r := isolationRun{writes: int(writes.Load()), seconds: el.Seconds()}
+	if len(lags) > 0 {
+		r.lagP50, r.lagP99 = lags[len(lags)/2], lags[len(lags)*99/100]
+	}
+	return r
+}
+
+// TestSlowWatcherSlowsNobody runs writers at full speed with 100 healthy watchers, alternating
+// phases without and with one stalled subscriber, for 30 s of each. The healthy watchers' lag
+// and the write rate must stay within 10% (or, for lag, 2 ms) of the phases without it; the
+// stalled watcher stays within its memory bound; once its subscriber reads again it catches up
+// from history with no gap.
+func TestSlowWatcherSlowsNobody(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a minute of load")
+	}
+	if raceEnabled {
+		t.Skip("a timing comparison: the race detector's slowdown drowns it; make test runs it without -race")
+	}
+	const bufferLimit = 1 << 20
+	_, c := embedded(t, Config{HistoryRevisions: 2_000_000, Watch: watcheractor.Config{MaxBufferBytes: bufferLimit}})
+	st, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: "iso", ResourceVersion: st.GetApplied()}
+	healthy := make([]*Watch, 100)
+	for i := range healthy {
+		healthy[i] = c.Watch(req, WatchOptions{})
+		defer healthy[i].Stop()
+	}
+	var sent sync.Map
+	var seq atomic.Int64
+	runPhase(t, c, healthy, &sent, 4, 2*time.Second, &seq) // warm up
+
+	// Alternating phases, so that drift in the machine's load hits both sides alike; each side
+	// gets 30 s, compared by the median over its phases.
+	var without, with []isolationRun
+	var stalled *Watch
+	var stalledFrom uint64
+	for round := range 6 {
+		if round%2 == 0 {
+			without = append(without, runPhase(t, c, healthy, &sent, 4, 10*time.Second, &seq))
+			continue
+		}
+		if stalled == nil {
+			st, _ := c.Status(context.Background())
+			stalledFrom = st.GetApplied()
+			stalled = c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: "iso", ResourceVersion: stalledFrom}, WatchOptions{Window: 100})
+			defer stalled.Stop()
+		}
+		with = append(with, runPhase(t, c, healthy, &sent, 4, 10*time.Second, &seq))
+	}
+	sum := func(rs []isolationRun) (rate float64, p50, p99 time.Duration) {
+		var rates []float64
+		var p50s, p99s []time.Duration
+		for _, r := range rs {
+			rates, p50s, p99s = append(rates, r.rate()), append(p50s, r.lagP50), append(p99s, r.lagP99)
+		}
+		slices.Sort(rates)
+		slices.Sort(p50s)
+		slices.Sort(p99s)
+		return rates[len(rates)/2], p50s[len(p50s)/2], p99s[len(p99s)/2]
+	}
+	rateA, p50A, p99A := sum(without)
+	rateB, p50B, p99B := sum(with)
+	t.Logf("without the stalled watcher: %.0f writes/s, healthy lag p50 %v p99 %v", rateA, p50A, p99A)
+	t.Logf("with it:                     %.0f writes/s, healthy lag p50 %v p99 %v", rateB, p50B, p99B)
+	if rateB < 0.9*rateA {
+		t.Errorf("write rate %.0f/s with the stalled watcher, below 90%% of %.0f/s without", rateB, rateA)
+	}
+	within := func(b, a time.Duration) bool { return b <= a+a/10 || b <= a+2*time.Millisecond }
+	if !within(p50B, p50A) || !within(p99B, p99A) {
+		t.Errorf("healthy lag p50/p99 %v/%v with the stalled watcher, more than 10%% (and 2 ms) over %v/%v", p50B, p99B, p50A, p99A)
+	}
+
+	// The stalled watcher held no more than its bound: the node's heap is not holding the
+	// phases' writes for it.
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	t.Logf("heap in use after the run: %d MiB", ms.HeapInuse>>20)
+
+	// It resumes: every write since it started, in order, none missing.
+	final, _ := c.Status(context.Background())
+	var got, want int
+	last := stalledFrom
+	for want = 0; ; {
+		ev := next(t, stalled)
+		if ev.GetResourceVersion() <= last {
+			t.Fatalf("stalled watcher: event at %d after %d", ev.GetResourceVersion(), last)
+		}
+		last = ev.GetResourceVersion()
+		got++
+		if last >= final.GetApplied() {
+			break
+		}
+	}
+	_ = want
+	t.Logf("the stalled watcher caught up %d events from %d to %d", got, stalledFrom, last)
+	var phaseWrites int
+	for _, r := range with {
+		phaseWrites += r.writes
+	}
+	for _, r := range without[1:] {
+		phaseWrites += r.writes
+	}
+	if got != phaseWrites {
+		t.Errorf("the stalled watcher got %d events after resuming, want the %d writes made since it started", got, phaseWrites)
+	}
+}
