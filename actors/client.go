@@ -64,7 +64,8 @@ func Reply[T interface {
 }](res any, err error) (T, error) {
 	var zero T
 	if err != nil {
-		return zero, transportError(err, "")
+		_, write := any(zero).(*messages.CommandResult)
+		return zero, transportError(err, "", write)
 	}
 	r, ok := res.(T)
 	if !ok {
@@ -76,15 +77,18 @@ func Reply[T interface {
 	return r, nil
 }
 
-func transportError(err error, endpoint string) error {
+func transportError(err error, endpoint string, write bool) error {
 	at := ""
 	if endpoint != "" {
 		at = " at " + endpoint
 	}
 	switch {
+	case errors.Is(err, actor.ErrTimeout) && write:
+		return messages.Errorf(messages.StatusReason_TIMEOUT,
+			"no answer from the kstore node%s in time: the write's outcome is unknown; read the object to find out, or retry with a longer --timeout", at)
 	case errors.Is(err, actor.ErrTimeout):
 		return messages.Errorf(messages.StatusReason_TIMEOUT,
-			"no answer from the kstore node%s in time: a write's outcome is unknown; read the object to find out, or retry with a longer --timeout", at)
+			"no answer from the kstore node%s in time: is it up and reachable? retry, or with a longer --timeout", at)
 	case errors.Is(err, actor.ErrDeadLetter):
 		return messages.Errorf(messages.StatusReason_UNAVAILABLE,
 			"no kstore node answers%s: is `kstore serve` running there? check --endpoints", at)
@@ -111,13 +115,17 @@ func call[T interface {
 			if lastErr != nil {
 				return *new(T), lastErr
 			}
-			return *new(T), messages.Errorf(messages.StatusReason_TIMEOUT, "no answer from kstore before the deadline: a write's outcome is unknown")
+			if _, write := msg.(*messages.Command); write {
+				return *new(T), messages.Errorf(messages.StatusReason_TIMEOUT, "no answer from kstore before the deadline: the write's outcome is unknown; read the object to find out")
+			}
+			return *new(T), messages.Errorf(messages.StatusReason_TIMEOUT, "no answer from kstore before the deadline")
 		}
 		i := int(c.current.Load()) % len(c.endpoints)
 		pid := c.endpoints[i]
 		res, err := c.root.RequestFuture(pid, msg, left).Result()
 		if err != nil {
-			lastErr = transportError(err, pid.GetAddress())
+			_, write := msg.(*messages.Command)
+			lastErr = transportError(err, pid.GetAddress(), write)
 			if errors.Is(err, actor.ErrDeadLetter) && len(c.endpoints) > 1 {
 				c.current.CompareAndSwap(int64(i), int64(i+1))
 				if attempt < len(c.endpoints) {

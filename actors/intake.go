@@ -18,9 +18,6 @@ import (
 // need. Bad input stops here, so it never enters the Raft log.
 func admit(in *messages.Command, now time.Time) (*messages.Command, error) {
 	cmd := proto.Clone(in).(*messages.Command)
-	if err := object.ValidateKey(cmd.GetKey()); err != nil {
-		return nil, err
-	}
 	if _, ok := messages.Reason_name[int32(cmd.GetReason())]; !ok || cmd.GetReason() == messages.Reason_REASON_UNSPECIFIED {
 		return nil, messages.Errorf(messages.StatusReason_INVALID,
 			"command has no reason: give one of operator, controller, garbage_collector, admission, scheduler")
@@ -49,10 +46,16 @@ func admit(in *messages.Command, now time.Time) (*messages.Command, error) {
 			cmd.StampTime = now.UTC().Format(time.RFC3339)
 		}
 	case messages.CommandKind_PATCH:
+		if err := object.ValidateKey(cmd.GetKey()); err != nil {
+			return nil, err
+		}
 		if err := checkPatch(cmd); err != nil {
 			return nil, err
 		}
 	case messages.CommandKind_DELETE:
+		if err := object.ValidateKey(cmd.GetKey()); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, messages.Errorf(messages.StatusReason_INVALID, "command has no kind: use put, create, update, patch or delete")
 	}

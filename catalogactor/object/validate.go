@@ -126,8 +126,8 @@ func ValidateRaw(r *Raw, k *messages.ResourceKey) error {
 			}
 		}
 	}
-	if k == nil {
-		return invalid("key is missing: give group, version, kind, namespace and name")
+	if err := ValidateKey(k); err != nil {
+		return err
 	}
 	if r.Meta("namespace") == "" && k.GetNamespace() != "" {
 		r.SetMeta("namespace", k.GetNamespace())

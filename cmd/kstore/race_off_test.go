@@ -1,0 +1,6 @@
+//go:build !race
+
+package main
+
+// raceBuildFlags: see race_on_test.go.
+var raceBuildFlags []string
