@@ -10,6 +10,15 @@ import (
 	"github.com/kstore/kstore/messages"
 )
 
+// stats asks a watcher for its state (tests); the answer is a statsResult.
+type stats struct{}
+
+type statsResult struct {
+	phase    phase
+	bufBytes int
+	buffered int
+}
+
 // phase is where a watcher is in its stream.
 type phase int
 
@@ -127,6 +136,9 @@ func (w *watcher) Receive(ctx actor.Context) {
 		return
 	case *actor.ReceiveTimeout:
 		w.checkDeadline(ctx)
+	case stats:
+		ctx.Respond(statsResult{phase: w.phase, bufBytes: w.bufBytes, buffered: len(w.buf)})
+		return
 	}
 	w.step(ctx)
 }
