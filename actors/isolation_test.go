@@ -108,21 +108,31 @@ func TestSlowWatcherSlowsNobody(t *testing.T) {
 		defer healthy[i].Stop()
 	}
 	var seq atomic.Int64
-	phase := func() isolationRun {
+	phase := func(d time.Duration) isolationRun {
 		var sent sync.Map // a map a phase, so that later phases do not scan a larger one
-		return runPhase(t, c, healthy, &sent, 4, 15*time.Second, &seq)
+		return runPhase(t, c, healthy, &sent, 4, d, &seq)
 	}
-	phase() // warm up
+	phase(2 * time.Second) // warm up
 
-	// Phases in the order without, with, with, without: the store grows as the test writes,
-	// and this order gives both sides the same average position. 30 s a side.
+	// Eight phases of 7.5 s, without and with the stalled subscriber in the order
+	// A B B A A B B A: the store grows as the test writes and the machine's load drifts, and
+	// this order gives both sides the same average position. 30 s a side.
 	var without, with []isolationRun
-	without = append(without, phase())
-	st, _ = c.Status(context.Background())
-	stalledFrom := st.GetApplied()
-	stalled := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: "iso", ResourceVersion: stalledFrom}, WatchOptions{Window: 100})
-	defer stalled.Stop()
-	with = append(with, phase(), phase())
+	var stalled *Watch
+	var stalledFrom uint64
+	for _, withStalled := range []bool{false, true, true, false, false, true, true, false} {
+		if !withStalled {
+			without = append(without, phase(7500*time.Millisecond))
+			continue
+		}
+		if stalled == nil {
+			st, _ = c.Status(context.Background())
+			stalledFrom = st.GetApplied()
+			stalled = c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: "iso", ResourceVersion: stalledFrom}, WatchOptions{Window: 100})
+			defer stalled.Stop()
+		}
+		with = append(with, phase(7500*time.Millisecond))
+	}
 
 	// The stalled watcher resumes: every write since it started, in order, none missing.
 	final, _ := c.Status(context.Background())
@@ -135,12 +145,17 @@ func TestSlowWatcherSlowsNobody(t *testing.T) {
 		last = ev.GetResourceVersion()
 		got++
 	}
-	if want := with[0].writes + with[1].writes; got != want {
+	want := 0
+	for _, r := range with {
+		want += r.writes
+	}
+	for _, r := range without[2:] { // the phases after it started
+		want += r.writes
+	}
+	if got != want {
 		t.Errorf("the stalled watcher got %d events after resuming, want the %d writes made since it started", got, want)
 	}
 	t.Logf("the stalled watcher caught up %d events from %d to %d", got, stalledFrom, last)
-	stalled.Stop()
-	without = append(without, phase())
 
 	sum := func(rs []isolationRun) (rate float64, p50, p99 time.Duration) {
 		for _, r := range rs {
