@@ -115,7 +115,7 @@ func TestWatchEndToEnd(t *testing.T) {
 	// The node dies and comes back: the watch resumes from what it printed.
 	_ = srv.cmd.Process.Signal(syscall.SIGKILL)
 	srv.wait(t, 10*time.Second)
-	srv = startServer(t, bin, dir, addr, "--history-revisions", "20")
+	startServer(t, bin, dir, addr, "--history-revisions", "20")
 	k.waitLeader()
 	c := result1(t, k.ok(pod("w", "c", "nginx:1", nil), "apply", "-f", "-"), "Created")
 	if l := w.expect(t, "ADDED", "c"); l.ResourceVersion != c.ResourceVersion {

@@ -82,7 +82,7 @@ func BenchmarkOpen(b *testing.B) {
 	for b.Loop() {
 		w, st := mustOpen(b, dir, Options{})
 		if len(st.Entries) != 20000 {
-			b.Fatal(fmt.Sprintf("%d entries", len(st.Entries)))
+			b.Fatalf("%d entries", len(st.Entries))
 		}
 		mustClose(b, w)
 	}
