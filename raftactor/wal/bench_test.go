@@ -1,7 +1,6 @@
 package wal
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
