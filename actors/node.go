@@ -35,6 +35,15 @@ type Config struct {
 	HistoryRevisions uint64
 	// Watch configures watches (buffer limits, bookmarks); zero fields take defaults.
 	Watch watcheractor.Config
+	// LogCompaction tunes when the Raft log drops what the catalog holds on disk; zero fields
+	// take the defaults. Tests make it small to exercise compaction.
+	LogCompaction LogCompaction
+}
+
+// LogCompaction: the catalog syncs Badger every SyncEvery applied entries; once CompactAfter
+// synced entries are in the Raft log, it drops all but the last KeepEntries of them.
+type LogCompaction struct {
+	SyncEvery, CompactAfter, KeepEntries uint64
 }
 
 const (
@@ -135,10 +144,12 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 			log:   log,
 			watch: watcheractor.NewHub(cfg.Watch),
 			catalog: func(watch *actor.PID) *actor.Props {
-				return catalogactor.New(catalogactor.Config{DB: db, Watchers: watch, Logger: log, HistoryRevisions: cfg.HistoryRevisions})
+				return catalogactor.New(catalogactor.Config{DB: db, Watchers: watch, Logger: log, HistoryRevisions: cfg.HistoryRevisions,
+					SyncEvery: cfg.LogCompaction.SyncEvery})
 			},
 			raft: func(catalog *actor.PID) *actor.Props {
-				return raftactor.New(raftactor.Config{NodeID: cfg.NodeID, Log: rlog, Catalog: catalog, Logger: log})
+				return raftactor.New(raftactor.Config{NodeID: cfg.NodeID, Log: rlog, Catalog: catalog, Logger: log,
+					CompactAfter: cfg.LogCompaction.CompactAfter, KeepEntries: cfg.LogCompaction.KeepEntries})
 			},
 		}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {

@@ -2,7 +2,9 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kstore/kstore/messages"
+	"github.com/kstore/kstore/raftactor"
 )
 
 // leakOptions ignores protoactor's dead-letter log throttle: a timer goroutine it starts on a
@@ -80,5 +83,53 @@ func TestPortInUseFails(t *testing.T) {
 	_, err = Start(Config{DataDir: t.TempDir(), Listen: n.Address()})
 	if err == nil || !strings.Contains(err.Error(), "cannot listen") {
 		t.Fatalf("second node on %s: err = %v, want a cannot-listen error", n.Address(), err)
+	}
+}
+
+// TestRaftLogCompactsAndRestarts writes past several Raft log compactions (made small here),
+// restarts the node on its data dir, and finds every object and the log shorter than the writes.
+func TestRaftLogCompactsAndRestarts(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir, LogCompaction: LogCompaction{SyncEvery: 20, CompactAfter: 50, KeepEntries: 10}}
+	system := quietSystem()
+	defer system.Shutdown()
+	n, err := Spawn(system, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClientPIDs(system, []*actor.PID{n.PID()}, 0)
+	ctx := context.Background()
+	const writes = 300
+	for i := range writes {
+		if _, err := c.Put(ctx, pod(fmt.Sprintf("p%d", i)), messages.Reason_OPERATOR); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.Stop()
+	log, err := raftactor.OpenLog(filepath.Join(dir, "raft"), []uint64{1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, entries := log.State.Snapshot.GetIndex(), len(log.State.Entries)
+	log.WAL.Close()
+	t.Logf("after %d writes the Raft log starts after %d and holds %d entries", writes, snap, entries)
+	if snap < 100 || entries > 150 {
+		t.Fatalf("after %d writes the Raft log starts after %d and holds %d entries: it was not compacted", writes, snap, entries)
+	}
+	n, err = Spawn(system, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	c = NewClientPIDs(system, []*actor.PID{n.PID()}, 0)
+	l, err := c.List(ctx, &messages.ListRequest{Version: "v1", Kind: "Pod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.GetItems()) != writes {
+		t.Fatalf("%d pods after the restart, want %d", len(l.GetItems()), writes)
+	}
+	if _, err := c.Put(ctx, pod("after"), messages.Reason_OPERATOR); err != nil {
+		t.Fatalf("a write after the restart: %v", err)
 	}
 }
