@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,26 @@ type Client struct {
 	endpoints []*actor.PID
 	timeout   time.Duration
 	current   atomic.Int64 // the endpoint that answered last
+
+	muxOnce sync.Once
+	mux     *actor.PID // the watch mux, spawned with the first watch
+}
+
+// watchMux returns the client's watch mux, spawning it on first use.
+func (c *Client) watchMux() *actor.PID {
+	c.muxOnce.Do(func() {
+		c.mux = c.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &mux{} }))
+	})
+	return c.mux
+}
+
+// Close stops what the client started in its actor system for watches. Stop the client's
+// watches first.
+func (c *Client) Close() {
+	c.muxOnce.Do(func() {}) // no mux from here on
+	if c.mux != nil {
+		_ = c.root.StopFuture(c.mux).Wait()
+	}
 }
 
 // NewClient returns a client of the nodes at endpoints ("host:port", the node actor named

@@ -100,7 +100,10 @@ func (c *Client) Watch(req *messages.WatchRequest, opts WatchOptions) *Watch {
 	if req.GetInitialEvents() {
 		s.initRV, s.initAfter = req.GetResourceVersion(), req.GetInitialAfter()
 	}
-	w.pid = c.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return s }))
+	s.mux = c.watchMux()
+	// The subscriber runs on its sender's goroutine (the mux's, mostly): its Receive never
+	// blocks, and thousands of watches in one process then start no goroutine a message.
+	w.pid = c.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithDispatcher(subscriberDispatcher)))
 	// The forwarder hands events to the caller and tells the subscriber what was taken, which
 	// is what the subscriber grants the node as credits.
 	w.wg.Add(1)
@@ -137,10 +140,14 @@ type (
 	watcherEnded struct{ watchID string }
 )
 
+// subscriberDispatcher runs a mailbox on its sender's goroutine, a few hundred messages a turn.
+var subscriberDispatcher = actor.NewSynchronizedDispatcher(300)
+
 // subscriber is the client's end of a watch: it receives the watcher's events, checks their
 // sequence, grants credits, and resumes the watch when the stream breaks.
 type subscriber struct {
 	client      *Client
+	mux         *actor.PID
 	watch       *Watch
 	in          chan<- *messages.WatchEvent // never blocks: the node sends no more than granted
 	window      uint64
@@ -251,6 +258,10 @@ func (s *subscriber) start(ctx actor.Context) {
 	s.granted = s.consumed.Load() + s.window - s.base
 	req := proto.Clone(s.req).(*messages.WatchRequest)
 	req.WatchId, req.Credits = s.watchID, s.granted
+	// Events come through the process's mux; registering first means it knows the watch before
+	// the node's first message for it can arrive.
+	ctx.Send(s.mux, muxRegister{watchID: s.watchID, sub: ctx.Self()})
+	req.Mux = s.mux.GetId()
 	switch {
 	case s.initial && s.initRV != 0:
 		// Continue the initial state where it broke off, at the same revision.
@@ -280,6 +291,7 @@ func (s *subscriber) onError(ctx actor.Context, st *messages.Status) {
 	case messages.StatusReason_UNAVAILABLE, messages.StatusReason_INTERNAL:
 		s.broken(ctx, st.GetMessage())
 	default: // Gone, Invalid, Timeout, ...: watching again would fail the same way
+		s.cancelWatcher(ctx) // the watcher waits for this to stop
 		s.finish(st.Err())
 		ctx.Stop(ctx.Self())
 	}
@@ -306,6 +318,9 @@ func (s *subscriber) broken(ctx actor.Context, why string) {
 }
 
 func (s *subscriber) cancelWatcher(ctx actor.Context) {
+	if s.watchID != "" {
+		ctx.Send(s.mux, muxUnregister{watchID: s.watchID})
+	}
 	if s.watcher != nil {
 		ctx.Unwatch(s.watcher)
 		ctx.Send(s.watcher, &messages.WatchCancel{WatchId: s.watchID})

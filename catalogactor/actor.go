@@ -42,30 +42,35 @@ type Changes struct {
 	Compacted uint64
 }
 
-// History asks for the changes after From, at most Limit of them. Sender: a watcher catching
-// up. Reply: *HistoryResult, or Gone when From is older than the retained history.
+// History asks for the changes after From: at most Limit of them, and no more after their
+// objects pass MaxBytes (0: no byte bound). Sender: a watcher catching up. Reply:
+// *HistoryResult, or Gone when From is older than the retained history.
 type History struct {
-	From  uint64
-	Limit int
+	From     uint64
+	Limit    int
+	MaxBytes int
 }
 
-// HistoryResult holds changes in order. When fewer than Limit came back, they are every change
-// up to UpTo (the applied index when the read began).
+// HistoryResult holds changes in order. Unless More is set, they are every change up to UpTo
+// (the applied index when the read began).
 type HistoryResult struct {
 	Changes []Change
 	UpTo    uint64
+	More    bool
 	Err     error
 }
 
 // Snapshot asks for the objects of one type (or of every type) at a revision, in key order, at
-// most Limit of them, after the key After. Sender: a watcher sending its initial state. Reply:
-// *SnapshotResult. RV 0 reads the latest applied revision; the result says which it was.
+// most Limit of them and no more after they pass MaxBytes (0: no byte bound), after the key
+// After. Sender: a watcher sending its initial state. Reply: *SnapshotResult. RV 0 reads the
+// latest applied revision; the result says which it was.
 type Snapshot struct {
 	AllTypes             bool
 	Group, Version, Kind string
 	Namespace            string
 	After                *messages.ResourceKey
 	Limit                int
+	MaxBytes             int
 	RV                   uint64
 }
 
@@ -382,10 +387,10 @@ func (a *Actor) history(ctx actor.Context, m *History) {
 		ctx.Respond(&HistoryResult{UpTo: upTo})
 		return
 	}
-	from, limit := m.From, m.Limit
+	from, limit, maxBytes := m.From, m.Limit, m.MaxBytes
 	a.dispatch(ctx, readJob{ts: from, replyTo: ctx.Sender(), run: func(db *badger.DB, _ uint64) any {
-		chs, err := readChanges(db, from, upTo, limit)
-		return &HistoryResult{Changes: chs, UpTo: upTo, Err: err}
+		chs, more, err := readChanges(db, from, upTo, limit, maxBytes)
+		return &HistoryResult{Changes: chs, UpTo: upTo, More: more, Err: err}
 	}}, func(s *messages.Status) any { return &HistoryResult{Err: s.Err()} })
 }
 

@@ -205,47 +205,52 @@ func (c *catalog) compact(oldestRead uint64) (bool, error) {
 	return true, nil
 }
 
-// readChanges reads the change log after revision from, at most limit changes and none past
-// upTo, each with its object and previous object: the history a watcher resumes from. The
-// caller makes sure from >= the compacted revision. It reads Badger only, so a reader goroutine
-// may run it.
-func readChanges(db *badger.DB, from, upTo uint64, limit int) ([]Change, error) {
+// readChanges reads the change log after revision from, none past upTo, at most limit changes
+// and no more once their objects pass maxBytes (0: no byte bound), each with its object and
+// previous object: the history a watcher resumes from. more says changes remain before upTo.
+// The caller makes sure from >= the compacted revision. It reads Badger only, so a reader
+// goroutine may run it.
+func readChanges(db *badger.DB, from, upTo uint64, limit, maxBytes int) (out []Change, more bool, err error) {
 	txn := db.NewTransactionAt(upTo, false)
 	defer txn.Discard()
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChange}, PrefetchValues: false})
 	defer it.Close()
-	var out []Change
-	for it.Seek(changeKey(from + 1)); it.Valid() && len(out) < limit; it.Next() {
+	bytes := 0
+	for it.Seek(changeKey(from + 1)); it.Valid(); it.Next() {
 		item := it.Item()
 		idx := binary.BigEndian.Uint64(item.Key()[1:])
 		if idx > upTo {
 			break
 		}
+		if len(out) == limit || (maxBytes > 0 && bytes >= maxBytes) {
+			return out, true, nil
+		}
 		rec, err := item.ValueCopy(nil)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		key, err := parseObjectKey(rec[1:])
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		ch := Change{Type: EventType(rec[0]), Key: key, ResourceVersion: idx}
 		at := db.NewTransactionAt(idx, false)
 		ch.Object, err = get(at, rec[1:])
 		at.Discard()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		before := db.NewTransactionAt(idx-1, false)
 		ch.Prev, err = get(before, rec[1:])
 		before.Discard()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if ch.Type == Deleted {
 			ch.Object = ch.Prev
 		}
+		bytes += len(ch.Object) + len(ch.Prev)
 		out = append(out, ch)
 	}
-	return out, nil
+	return out, false, nil
 }

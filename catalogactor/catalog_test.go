@@ -362,7 +362,7 @@ func TestCatalogCompact(t *testing.T) {
 			if got := changeLog(t, c.db); !slices.Equal(got, wantLogged) {
 				t.Errorf("change log after compaction to %d holds %v,\n want the changes from %d on: %v", c.compacted, got, c.compacted, wantLogged)
 			}
-			got, err := readChanges(c.db, c.compacted, c.applied, 1<<20)
+			got, _, err := readChanges(c.db, c.compacted, c.applied, 1<<20, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -409,9 +409,12 @@ func TestReadChanges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := readChanges(c.db, tt.from, tt.upTo, tt.limit)
+			got, more, err := readChanges(c.db, tt.from, tt.upTo, tt.limit, 0)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if wantMore := tt.name == "limited"; more != wantMore {
+				t.Errorf("readChanges(%d, %d, %d) more = %v, want %v", tt.from, tt.upTo, tt.limit, more, wantMore)
 			}
 			want := changes[tt.wantFrom:tt.wantThrough]
 			if !slices.Equal(formatChanges(got), formatChanges(want)) {

@@ -152,8 +152,8 @@ func readList(db *badger.DB, p listPlan) *messages.ListResult {
 
 // snapshotPlan is a validated Snapshot request.
 type snapshotPlan struct {
-	prefix, start []byte
-	limit         int
+	prefix, start   []byte
+	limit, maxBytes int
 }
 
 func planSnapshot(m *Snapshot) snapshotPlan {
@@ -172,7 +172,7 @@ func planSnapshot(m *Snapshot) snapshotPlan {
 		// The key after After: its own key with a zero byte appended sorts right behind it.
 		p.start = append(objectKey(m.After), 0)
 	}
-	p.limit = max(m.Limit, 1)
+	p.limit, p.maxBytes = max(m.Limit, 1), m.MaxBytes
 	return p
 }
 
@@ -182,8 +182,9 @@ func readSnapshot(db *badger.DB, p snapshotPlan, ts uint64) *SnapshotResult {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p.prefix, PrefetchValues: true, PrefetchSize: 64})
 	defer it.Close()
 	res := &SnapshotResult{RV: ts}
+	bytes := 0
 	for it.Seek(p.start); it.Valid(); it.Next() {
-		if len(res.Objects) == p.limit {
+		if len(res.Objects) == p.limit || (p.maxBytes > 0 && bytes >= p.maxBytes) {
 			res.More = true
 			break
 		}
@@ -194,6 +195,7 @@ func readSnapshot(db *badger.DB, p snapshotPlan, ts uint64) *SnapshotResult {
 			if b, err = item.ValueCopy(nil); err == nil {
 				res.Keys = append(res.Keys, key)
 				res.Objects = append(res.Objects, b)
+				bytes += len(b)
 				continue
 			}
 		}

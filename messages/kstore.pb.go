@@ -1202,7 +1202,11 @@ type WatchRequest struct {
 	// initial state this way, at the same R.
 	InitialEvents bool `protobuf:"varint,11,opt,name=initial_events,json=initialEvents,proto3" json:"initial_events,omitempty"`
 	// initial_after continues such an initial state after this key (the last one received).
-	InitialAfter  *ResourceKey `protobuf:"bytes,12,opt,name=initial_after,json=initialAfter,proto3" json:"initial_after,omitempty"`
+	InitialAfter *ResourceKey `protobuf:"bytes,12,opt,name=initial_after,json=initialAfter,proto3" json:"initial_after,omitempty"`
+	// mux, when set, is the id of an actor at the subscriber's address that receives the events of
+	// this watch multiplexed with the subscriber's process's other watches (WatchStream) and hands
+	// each subscriber its WatchEvents. Without it the watcher sends WatchEvents to the subscriber.
+	Mux           string `protobuf:"bytes,13,opt,name=mux,proto3" json:"mux,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1321,6 +1325,13 @@ func (x *WatchRequest) GetInitialAfter() *ResourceKey {
 	return nil
 }
 
+func (x *WatchRequest) GetMux() string {
+	if x != nil {
+		return x.Mux
+	}
+	return ""
+}
+
 // WatchCredit grants a watcher more events. Sender: the subscriber. Receiver: its watcher.
 // granted is cumulative: every event granted since the watch began. A lost WatchCredit is thus
 // healed by the next one, and a duplicate grants nothing twice.
@@ -1434,7 +1445,8 @@ type WatchEvent struct {
 	// revision; for BOOKMARK, the revision every event before it is at or below).
 	ResourceVersion uint64 `protobuf:"varint,4,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
 	// status is set on ERROR: Gone (re-list from status.resource_version), Timeout, Unavailable,
-	// Invalid. The watch ends with it.
+	// Invalid. The watch ends with it: the watcher then waits for the subscriber's WatchCancel
+	// (for a while) and stops.
 	Status        *Status `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1568,6 +1580,191 @@ func (x *WatchEvents) GetEvents() []*WatchEvent {
 	return nil
 }
 
+// WatchStream carries the events of many watches of one client process at once. Sender: the
+// node's stream actor for that process. Receiver: the process's mux (WatchRequest.mux), which
+// answers WatchStreamAck and hands each delivery to its subscriber as the WatchEvents it stands
+// for. An event that several watches see travels once.
+type WatchStream struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seq counts the stream's messages from 1.
+	Seq           uint64           `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Events        []*WatchEvent    `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	Deliveries    []*WatchDelivery `protobuf:"bytes,3,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchStream) Reset() {
+	*x = WatchStream{}
+	mi := &file_messages_kstore_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchStream) ProtoMessage() {}
+
+func (x *WatchStream) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchStream.ProtoReflect.Descriptor instead.
+func (*WatchStream) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WatchStream) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *WatchStream) GetEvents() []*WatchEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *WatchStream) GetDeliveries() []*WatchDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+// WatchDelivery is one WatchEvents message of one watch, inside a WatchStream.
+type WatchDelivery struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	WatchId string                 `protobuf:"bytes,1,opt,name=watch_id,json=watchId,proto3" json:"watch_id,omitempty"`
+	// seq is the watch's own sequence number (WatchEvents.seq).
+	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// events index WatchStream.events, in order.
+	Events []uint32 `protobuf:"varint,3,rep,packed,name=events,proto3" json:"events,omitempty"`
+	// watcher is the id of the watch's watcher actor at the stream's address, where WatchCredit
+	// and WatchCancel go.
+	Watcher       string `protobuf:"bytes,4,opt,name=watcher,proto3" json:"watcher,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchDelivery) Reset() {
+	*x = WatchDelivery{}
+	mi := &file_messages_kstore_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchDelivery) ProtoMessage() {}
+
+func (x *WatchDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchDelivery.ProtoReflect.Descriptor instead.
+func (*WatchDelivery) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *WatchDelivery) GetWatchId() string {
+	if x != nil {
+		return x.WatchId
+	}
+	return ""
+}
+
+func (x *WatchDelivery) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *WatchDelivery) GetEvents() []uint32 {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *WatchDelivery) GetWatcher() string {
+	if x != nil {
+		return x.Watcher
+	}
+	return ""
+}
+
+// WatchStreamAck acknowledges every WatchStream up to seq. Sender: the mux. Receiver: the
+// stream. The stream keeps a bounded number of messages unacknowledged, so watch traffic never
+// piles up in front of the process's other replies.
+type WatchStreamAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchStreamAck) Reset() {
+	*x = WatchStreamAck{}
+	mi := &file_messages_kstore_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchStreamAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchStreamAck) ProtoMessage() {}
+
+func (x *WatchStreamAck) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchStreamAck.ProtoReflect.Descriptor instead.
+func (*WatchStreamAck) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WatchStreamAck) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 var File_messages_kstore_proto protoreflect.FileDescriptor
 
 const file_messages_kstore_proto_rawDesc = "" +
@@ -1637,7 +1834,7 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x06commit\x18\x04 \x01(\x04R\x06commit\x12\x18\n" +
 	"\aapplied\x18\x05 \x01(\x04R\aapplied\x12\x1c\n" +
 	"\tcompacted\x18\x06 \x01(\x04R\tcompacted\x12)\n" +
-	"\x06status\x18\a \x01(\v2\x11.kstore.v1.StatusR\x06status\"\xa0\x03\n" +
+	"\x06status\x18\a \x01(\v2\x11.kstore.v1.StatusR\x06status\"\xb2\x03\n" +
 	"\fWatchRequest\x12\x19\n" +
 	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x18\n" +
@@ -1651,7 +1848,8 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\acredits\x18\n" +
 	" \x01(\x04R\acredits\x12%\n" +
 	"\x0einitial_events\x18\v \x01(\bR\rinitialEvents\x12;\n" +
-	"\rinitial_after\x18\f \x01(\v2\x16.kstore.v1.ResourceKeyR\finitialAfter\"B\n" +
+	"\rinitial_after\x18\f \x01(\v2\x16.kstore.v1.ResourceKeyR\finitialAfter\x12\x10\n" +
+	"\x03mux\x18\r \x01(\tR\x03mux\"B\n" +
 	"\vWatchCredit\x12\x19\n" +
 	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x18\n" +
 	"\agranted\x18\x02 \x01(\x04R\agranted\"(\n" +
@@ -1667,7 +1865,20 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\vWatchEvents\x12\x19\n" +
 	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12-\n" +
-	"\x06events\x18\x03 \x03(\v2\x15.kstore.v1.WatchEventR\x06events*s\n" +
+	"\x06events\x18\x03 \x03(\v2\x15.kstore.v1.WatchEventR\x06events\"\x88\x01\n" +
+	"\vWatchStream\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12-\n" +
+	"\x06events\x18\x02 \x03(\v2\x15.kstore.v1.WatchEventR\x06events\x128\n" +
+	"\n" +
+	"deliveries\x18\x03 \x03(\v2\x18.kstore.v1.WatchDeliveryR\n" +
+	"deliveries\"n\n" +
+	"\rWatchDelivery\x12\x19\n" +
+	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x16\n" +
+	"\x06events\x18\x03 \x03(\rR\x06events\x12\x18\n" +
+	"\awatcher\x18\x04 \x01(\tR\awatcher\"\"\n" +
+	"\x0eWatchStreamAck\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq*s\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOPERATOR\x10\x01\x12\x0e\n" +
@@ -1730,29 +1941,32 @@ func file_messages_kstore_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_kstore_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_messages_kstore_proto_goTypes = []any{
-	(Reason)(0),           // 0: kstore.v1.Reason
-	(CommandKind)(0),      // 1: kstore.v1.CommandKind
-	(PatchType)(0),        // 2: kstore.v1.PatchType
-	(ResourceOp)(0),       // 3: kstore.v1.ResourceOp
-	(StatusReason)(0),     // 4: kstore.v1.StatusReason
-	(EventType)(0),        // 5: kstore.v1.EventType
-	(*ResourceKey)(nil),   // 6: kstore.v1.ResourceKey
-	(*Status)(nil),        // 7: kstore.v1.Status
-	(*Command)(nil),       // 8: kstore.v1.Command
-	(*CommandResult)(nil), // 9: kstore.v1.CommandResult
-	(*GetRequest)(nil),    // 10: kstore.v1.GetRequest
-	(*GetResult)(nil),     // 11: kstore.v1.GetResult
-	(*ListRequest)(nil),   // 12: kstore.v1.ListRequest
-	(*ListResult)(nil),    // 13: kstore.v1.ListResult
-	(*StatusRequest)(nil), // 14: kstore.v1.StatusRequest
-	(*NodeStatus)(nil),    // 15: kstore.v1.NodeStatus
-	(*WatchRequest)(nil),  // 16: kstore.v1.WatchRequest
-	(*WatchCredit)(nil),   // 17: kstore.v1.WatchCredit
-	(*WatchCancel)(nil),   // 18: kstore.v1.WatchCancel
-	(*WatchEvent)(nil),    // 19: kstore.v1.WatchEvent
-	(*WatchEvents)(nil),   // 20: kstore.v1.WatchEvents
+	(Reason)(0),            // 0: kstore.v1.Reason
+	(CommandKind)(0),       // 1: kstore.v1.CommandKind
+	(PatchType)(0),         // 2: kstore.v1.PatchType
+	(ResourceOp)(0),        // 3: kstore.v1.ResourceOp
+	(StatusReason)(0),      // 4: kstore.v1.StatusReason
+	(EventType)(0),         // 5: kstore.v1.EventType
+	(*ResourceKey)(nil),    // 6: kstore.v1.ResourceKey
+	(*Status)(nil),         // 7: kstore.v1.Status
+	(*Command)(nil),        // 8: kstore.v1.Command
+	(*CommandResult)(nil),  // 9: kstore.v1.CommandResult
+	(*GetRequest)(nil),     // 10: kstore.v1.GetRequest
+	(*GetResult)(nil),      // 11: kstore.v1.GetResult
+	(*ListRequest)(nil),    // 12: kstore.v1.ListRequest
+	(*ListResult)(nil),     // 13: kstore.v1.ListResult
+	(*StatusRequest)(nil),  // 14: kstore.v1.StatusRequest
+	(*NodeStatus)(nil),     // 15: kstore.v1.NodeStatus
+	(*WatchRequest)(nil),   // 16: kstore.v1.WatchRequest
+	(*WatchCredit)(nil),    // 17: kstore.v1.WatchCredit
+	(*WatchCancel)(nil),    // 18: kstore.v1.WatchCancel
+	(*WatchEvent)(nil),     // 19: kstore.v1.WatchEvent
+	(*WatchEvents)(nil),    // 20: kstore.v1.WatchEvents
+	(*WatchStream)(nil),    // 21: kstore.v1.WatchStream
+	(*WatchDelivery)(nil),  // 22: kstore.v1.WatchDelivery
+	(*WatchStreamAck)(nil), // 23: kstore.v1.WatchStreamAck
 }
 var file_messages_kstore_proto_depIdxs = []int32{
 	4,  // 0: kstore.v1.Status.reason:type_name -> kstore.v1.StatusReason
@@ -1771,11 +1985,13 @@ var file_messages_kstore_proto_depIdxs = []int32{
 	6,  // 13: kstore.v1.WatchEvent.key:type_name -> kstore.v1.ResourceKey
 	7,  // 14: kstore.v1.WatchEvent.status:type_name -> kstore.v1.Status
 	19, // 15: kstore.v1.WatchEvents.events:type_name -> kstore.v1.WatchEvent
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	19, // 16: kstore.v1.WatchStream.events:type_name -> kstore.v1.WatchEvent
+	22, // 17: kstore.v1.WatchStream.deliveries:type_name -> kstore.v1.WatchDelivery
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_messages_kstore_proto_init() }
@@ -1789,7 +2005,7 @@ func file_messages_kstore_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_kstore_proto_rawDesc), len(file_messages_kstore_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -41,6 +41,7 @@ type watcher struct {
 	f            *filter
 	sub          *actor.PID
 	hub, catalog *actor.PID
+	stream       *actor.PID // the subscriber's process's stream, when it has a mux
 
 	phase   phase
 	waiting bool // a reply from the hub or the catalog is due
@@ -60,9 +61,19 @@ type watcher struct {
 	initAfter *messages.ResourceKey
 	initDone  bool
 	until     time.Time // a start revision ahead of the node must be reached by then
+	ended     bool      // the ERROR was sent
 }
 
 func (w *watcher) Receive(ctx actor.Context) {
+	if w.ended {
+		// The ERROR is on its way; wait for the subscriber to cancel (it then has it), or for
+		// a while, and stop.
+		switch ctx.Message().(type) {
+		case *messages.WatchCancel, *actor.Terminated, *actor.ReceiveTimeout:
+			ctx.Stop(ctx.Self())
+		}
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		ctx.Watch(w.sub)
@@ -108,10 +119,13 @@ func (w *watcher) Receive(ctx actor.Context) {
 			w.fail(ctx, m.Err)
 			return
 		}
-		for _, ch := range m.Changes {
+		for i, ch := range m.Changes {
 			w.take(prepare(ch))
+			if w.bufBytes > w.cfg.MaxBufferBytes && i+1 < len(m.Changes) {
+				return // the rest is read again from pos once the buffer drains
+			}
 		}
-		if len(m.Changes) < w.cfg.HistoryBatch {
+		if !m.More {
 			w.pos = max(w.pos, m.UpTo)
 			w.phase = joining // caught up with the catalog: the ring has the rest
 		}
@@ -163,10 +177,10 @@ func (w *watcher) step(ctx actor.Context) {
 	case initial:
 		w.waiting = true
 		ctx.Request(w.catalog, &catalogactor.Snapshot{AllTypes: w.f.allTypes, Group: w.f.group, Version: w.f.version,
-			Kind: w.f.kind, Namespace: w.f.namespace, After: w.initAfter, Limit: w.cfg.HistoryBatch, RV: w.initRV})
+			Kind: w.f.kind, Namespace: w.f.namespace, After: w.initAfter, Limit: w.cfg.HistoryBatch, MaxBytes: w.cfg.MaxBufferBytes, RV: w.initRV})
 	case history:
 		w.waiting = true
-		ctx.Request(w.catalog, &catalogactor.History{From: w.pos, Limit: w.cfg.HistoryBatch})
+		ctx.Request(w.catalog, &catalogactor.History{From: w.pos, Limit: w.cfg.HistoryBatch, MaxBytes: w.cfg.MaxBufferBytes})
 	case lagging:
 		w.joinHub(ctx)
 	}
@@ -180,19 +194,27 @@ func (w *watcher) joinHub(ctx actor.Context) {
 func (w *watcher) onPush(ctx actor.Context, p *push) {
 	for _, c := range p.changes {
 		w.take(c)
+		if w.bufBytes > w.cfg.MaxBufferBytes {
+			w.deliver(ctx)
+			if w.bufBytes > w.cfg.MaxBufferBytes {
+				w.overflow(ctx)
+				return
+			}
+		}
 	}
 	w.pos = max(w.pos, p.upTo)
 	w.upTo = max(w.upTo, p.upTo)
 	w.checkDeadline(ctx)
-	w.deliver(ctx)
-	if w.bufBytes > w.cfg.MaxBufferBytes {
-		// The subscriber takes less than the node writes. Drop what it has not taken and leave
-		// the live set; when it asks again, resume after what it has.
-		w.buf, w.bufBytes = nil, 0
-		w.pos = w.sentPos
-		w.phase = lagging
-		ctx.Send(w.hub, leave{})
-	}
+}
+
+// overflow: the subscriber takes less than the node writes. Drop what it has not taken and
+// leave the live set; when it asks again, resume after what it has. The bound holds within a
+// push too: the rest of the push is not even looked at.
+func (w *watcher) overflow(ctx actor.Context) {
+	w.buf, w.bufBytes = nil, 0
+	w.pos = w.sentPos
+	w.phase = lagging
+	ctx.Send(w.hub, leave{})
 }
 
 // take buffers what the watch sees of a change after pos.
@@ -230,6 +252,14 @@ func (w *watcher) deliver(ctx actor.Context) {
 
 func (w *watcher) send(ctx actor.Context, events []*messages.WatchEvent) {
 	w.seq++
+	if w.stream != nil {
+		d := deliver{watchID: w.req.GetWatchId(), seq: w.seq, events: events}
+		if w.seq == 1 {
+			d.watcher = ctx.Self().GetId()
+		}
+		ctx.Send(w.stream, d)
+		return
+	}
 	ctx.Request(w.sub, &messages.WatchEvents{WatchId: w.req.GetWatchId(), Seq: w.seq, Events: events})
 }
 
@@ -252,13 +282,18 @@ func (w *watcher) checkDeadline(ctx actor.Context) {
 		Message: fmt.Sprintf("resourceVersion %d is ahead of this node's applied resourceVersion %d and was not reached within %v: watch again, or without a resourceVersion", rv, w.upTo, w.cfg.ReadWait)})
 }
 
-// fail ends the watch with an ERROR event, sent whatever the credits.
+// fail ends the watch with an ERROR event, sent whatever the credits. The watcher stays until
+// the subscriber cancels: stopping at once could overtake the ERROR, and the subscriber would
+// see a watcher gone without a word and watch again.
 func (w *watcher) fail(ctx actor.Context, err error) {
-	w.seq++
-	ctx.Request(w.sub, &messages.WatchEvents{WatchId: w.req.GetWatchId(), Seq: w.seq, Events: []*messages.WatchEvent{errorEvent(err)}})
-	w.buf = nil
-	ctx.Stop(ctx.Self())
+	w.send(ctx, []*messages.WatchEvent{errorEvent(err)})
+	w.buf, w.ended = nil, true
+	ctx.Send(w.hub, leave{})
+	ctx.SetReceiveTimeout(endedWait)
 }
+
+// endedWait is how long a watcher that sent its ERROR waits for the subscriber's cancel.
+const endedWait = 10 * time.Second
 
 func errorEvent(err error) *messages.WatchEvent {
 	st := messages.StatusOf(err)
