@@ -33,18 +33,16 @@ const defaultWatchWindow = 1000
 // resourceVersion was compacted away; Invalid; Timeout: a start revision the node never
 // reached); Err then says why.
 type Watch struct {
-	events chan *messages.WatchEvent
-	stop   chan struct{}
-	done   chan struct{} // closed when the forwarder has closed events
-	once   sync.Once
+	events chan *messages.WatchEvent // filled by the subscriber within its credits
+	done   chan struct{}             // closed with events
 	root   *actor.RootContext
 	pid    *actor.PID // the subscriber actor
 	mu     sync.Mutex
 	err    error
-	wg     sync.WaitGroup
 }
 
-// Events delivers the events in order; it is closed when the watch ends.
+// Events delivers the events in order; it is closed when the watch ends. What the caller has
+// not taken yet is what stops the node from sending more: the caller's pace paces the watch.
 func (w *Watch) Events() <-chan *messages.WatchEvent { return w.events }
 
 // Err is why the watch ended: nil while it runs and after Stop.
@@ -59,9 +57,8 @@ func (w *Watch) Done() <-chan struct{} { return w.done }
 
 // Stop ends the watch: the node's watcher is cancelled, and Events is closed.
 func (w *Watch) Stop() {
-	w.once.Do(func() { close(w.stop) })
 	_ = w.root.StopFuture(w.pid).Wait()
-	w.wg.Wait()
+	<-w.done
 }
 
 func (w *Watch) setErr(err error) {
@@ -75,20 +72,18 @@ func (w *Watch) setErr(err error) {
 var watchSeq atomic.Uint64
 
 // Watch starts a watch. req selects what to watch and from where (see messages.WatchRequest);
-// its watch_id and credits are the client's to set.
+// its watch_id, credits and mux are the client's to set.
 func (c *Client) Watch(req *messages.WatchRequest, opts WatchOptions) *Watch {
 	if opts.Window <= 0 {
 		opts.Window = defaultWatchWindow
 	}
 	w := &Watch{
-		events: make(chan *messages.WatchEvent),
-		stop:   make(chan struct{}),
+		events: make(chan *messages.WatchEvent, opts.Window),
 		done:   make(chan struct{}),
 		root:   c.root,
 	}
-	in := make(chan *messages.WatchEvent, opts.Window)
 	s := &subscriber{
-		client: c, watch: w, in: in, window: uint64(opts.Window), giveUpAfter: opts.GiveUpAfter,
+		client: c, watch: w, window: uint64(opts.Window), giveUpAfter: opts.GiveUpAfter,
 		req: proto.Clone(req).(*messages.WatchRequest), endpoint: int(c.current.Load()),
 		bookmarks: req.GetBookmarks(),
 	}
@@ -104,38 +99,12 @@ func (c *Client) Watch(req *messages.WatchRequest, opts WatchOptions) *Watch {
 	// The subscriber runs on its sender's goroutine (the mux's, mostly): its Receive never
 	// blocks, and thousands of watches in one process then start no goroutine a message.
 	w.pid = c.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithDispatcher(subscriberDispatcher)))
-	// The forwarder hands events to the caller and tells the subscriber what was taken, which
-	// is what the subscriber grants the node as credits.
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		defer close(w.done)
-		defer close(w.events)
-		for {
-			select {
-			case ev, ok := <-in:
-				if !ok {
-					return
-				}
-				select {
-				case w.events <- ev:
-					if s.consumed.Add(1)%uint64(max(opts.Window/4, 1)) == 0 {
-						c.root.Send(w.pid, refill{})
-					}
-				case <-w.stop:
-					return
-				}
-			case <-w.stop:
-				return
-			}
-		}
-	}()
 	return w
 }
 
-// Messages to the subscriber from its own goroutines.
+// Messages to the subscriber from itself and its mux.
 type (
-	refill       struct{} // the caller took events: grant more
+	refill       struct{} // the caller may have taken events: grant more
 	resumeNow    struct{ attempt int }
 	watcherEnded struct{ watchID string }
 )
@@ -148,8 +117,7 @@ var subscriberDispatcher = actor.NewSynchronizedDispatcher(300)
 type subscriber struct {
 	client      *Client
 	mux         *actor.PID
-	watch       *Watch
-	in          chan<- *messages.WatchEvent // never blocks: the node sends no more than granted
+	watch       *Watch // its events channel never blocks the subscriber: the node sends no more than granted
 	window      uint64
 	giveUpAfter time.Duration
 	req         *messages.WatchRequest
@@ -160,10 +128,11 @@ type subscriber struct {
 	watchID     string
 	watcher     *actor.PID
 	seq         uint64
-	received    uint64        // events put into in, every attempt
-	base        uint64        // received when this attempt began
-	granted     uint64        // credits granted to this attempt's watcher
-	consumed    atomic.Uint64 // events the caller took, counted by the forwarder
+	received    uint64 // events delivered or dropped, every attempt
+	dropped     uint64 // bookmarks the caller did not ask for, counted as taken at once
+	base        uint64 // received when this attempt began
+	granted     uint64 // credits granted to this attempt's watcher
+	starving    bool   // waiting for the caller to take events before granting more
 	brokenSince time.Time
 	backoff     time.Duration
 	finished    bool
@@ -203,13 +172,14 @@ func (s *subscriber) Receive(ctx actor.Context) {
 			s.received++
 			if ev.GetType() == messages.EventType_EVENT_BOOKMARK && !s.bookmarks && !isInitialEnd(ev) {
 				// Asked for by the client itself, to notice a lost message on an idle watch.
-				s.consumed.Add(1)
+				s.dropped++
 				continue
 			}
-			s.in <- ev
+			s.watch.events <- ev
 		}
 		s.grant(ctx)
 	case refill:
+		s.starving = false
 		s.grant(ctx)
 	case *actor.Terminated:
 		if s.watcher != nil && m.GetWho().Equal(s.watcher) {
@@ -255,7 +225,7 @@ func (s *subscriber) start(ctx actor.Context) {
 	s.watchID = fmt.Sprintf("w%d-%d", watchSeq.Add(1), s.attempt)
 	s.seq, s.watcher = 0, nil
 	s.base = s.received
-	s.granted = s.consumed.Load() + s.window - s.base
+	s.granted = s.consumed() + s.window - s.base
 	req := proto.Clone(s.req).(*messages.WatchRequest)
 	req.WatchId, req.Credits = s.watchID, s.granted
 	// Events come through the process's mux; registering first means it knows the watch before
@@ -274,15 +244,23 @@ func (s *subscriber) start(ctx actor.Context) {
 	ctx.SetReceiveTimeout(s.client.timeout)
 }
 
-// grant tops the watcher's credits up to what the caller has room for.
+// consumed is how many events the caller has taken (or were dropped for it), every attempt.
+func (s *subscriber) consumed() uint64 { return s.received - uint64(len(s.watch.events)) }
+
+// grant tops the watcher's credits up to what the caller has room for. When it cannot yet, the
+// subscriber asks its mux to wake it a little later: nothing else would once the credits run out.
 func (s *subscriber) grant(ctx actor.Context) {
-	if s.watcher == nil {
+	if s.watcher == nil || s.finished {
 		return
 	}
-	want := s.consumed.Load() + s.window - s.base
+	want := s.consumed() + s.window - s.base
 	if want >= s.granted+max(s.window/4, 1) {
 		s.granted = want
 		ctx.Send(s.watcher, &messages.WatchCredit{WatchId: s.watchID, Granted: want})
+	}
+	if outstanding := s.granted - (s.received - s.base); outstanding < s.window/2 && !s.starving {
+		s.starving = true
+		ctx.Send(s.mux, muxWake{sub: ctx.Self()})
 	}
 }
 
@@ -336,7 +314,8 @@ func (s *subscriber) finish(err error) {
 	if err != nil {
 		s.watch.setErr(err)
 	}
-	close(s.in)
+	close(s.watch.events)
+	close(s.watch.done)
 }
 
 func endpointList(pids []*actor.PID) string {

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kstore/kstore/messages"
@@ -13,13 +15,22 @@ type (
 		sub     *actor.PID
 	}
 	muxUnregister struct{ watchID string }
+	// muxWake asks the mux to send the subscriber refill after muxWakeAfter: it waits for its
+	// caller to take events before it can grant the node more credits.
+	muxWake struct{ sub *actor.PID }
+	muxTick struct{}
 )
+
+// muxWakeAfter is how soon a subscriber waiting for its caller looks again.
+const muxWakeAfter = 5 * time.Millisecond
 
 // mux is a Client's end of the nodes' watch streams: it receives the events of every watch of
 // the process multiplexed (WatchStream, each event once), acknowledges them, and hands each
 // subscriber its WatchEvents, with the watcher as the sender. It owns the table of watch ids.
 type mux struct {
-	subs map[string]*actor.PID
+	subs    map[string]*actor.PID
+	waking  []*actor.PID // subscribers to wake at the next tick
+	ticking bool
 }
 
 func (m *mux) Receive(ctx actor.Context) {
@@ -30,6 +41,20 @@ func (m *mux) Receive(ctx actor.Context) {
 		m.subs[msg.watchID] = msg.sub
 	case muxUnregister:
 		delete(m.subs, msg.watchID)
+	case muxWake:
+		m.waking = append(m.waking, msg.sub)
+		if !m.ticking {
+			m.ticking = true
+			root, self := ctx.ActorSystem().Root, ctx.Self()
+			time.AfterFunc(muxWakeAfter, func() { root.Send(self, muxTick{}) })
+		}
+	case muxTick:
+		m.ticking = false
+		waking := m.waking
+		m.waking = nil
+		for _, sub := range waking {
+			ctx.Send(sub, refill{})
+		}
 	case *messages.WatchStream:
 		if ctx.Sender() != nil {
 			ctx.Respond(&messages.WatchStreamAck{Seq: msg.GetSeq()})

@@ -64,8 +64,15 @@ type change struct {
 	event              *messages.WatchEvent
 }
 
-func prepare(ch catalogactor.Change) *change {
+func prepare(ch catalogactor.Change) *change { return prepareFor(ch, true) }
+
+// prepareFor prepares a change, decoding labels only when a selector needs them.
+func prepareFor(ch catalogactor.Change, labels bool) *change {
 	c := &change{Change: ch}
+	if !labels {
+		c.event = &messages.WatchEvent{Type: eventTypes[ch.Type], Object: ch.Object, Key: ch.Key, ResourceVersion: ch.ResourceVersion}
+		return c
+	}
 	if ch.Object != nil {
 		c.labels = labelsOf(ch.Object)
 	}

@@ -39,7 +39,7 @@ type Config struct {
 }
 
 const (
-	defaultRingChanges    = 4096
+	defaultRingChanges    = 16384
 	defaultMaxWatchers    = 100_000
 	defaultMaxBufferBytes = 4 << 20
 	defaultMaxBatch       = 256

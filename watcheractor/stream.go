@@ -15,6 +15,7 @@ type deliver struct {
 	seq     uint64
 	events  []*messages.WatchEvent
 	watcher string // the watcher's actor id
+	bytes   int    // the events' objects plus overhead
 }
 
 // streamFlush asks a stream to send what it has gathered.
@@ -58,10 +59,8 @@ func (s *stream) Receive(ctx actor.Context) {
 		ctx.Watch(s.mux)
 	case deliver:
 		s.pending = append(s.pending, m)
-		for _, ev := range m.events {
-			s.bytes += len(ev.GetObject()) + eventOverhead
-		}
-		if s.bytes >= maxStreamBytes {
+		s.bytes += m.bytes
+		if s.bytes >= maxStreamBytes && s.seq-s.acked < streamWindow {
 			s.flush(ctx)
 		} else if !s.queued {
 			// Wait a little: the other watchers of this process are handling the same push,
@@ -102,19 +101,13 @@ func (s *stream) flush(ctx actor.Context) {
 					root, self := ctx.ActorSystem().Root, ctx.Self()
 					time.AfterFunc(streamAckTimeout, func() { root.Send(self, streamFlush{}) })
 				}
-				s.bytes = 0
-				for _, d := range s.pending {
-					for _, ev := range d.events {
-						s.bytes += len(ev.GetObject()) + eventOverhead
-					}
-				}
-				return
+				return // an ack, or the timeout, flushes again
 			}
 			s.acked, s.waitSince = s.seq, time.Time{} // the acks were lost
 		}
 		msg := &messages.WatchStream{}
 		index := map[*messages.WatchEvent]uint32{}
-		bytes, n := 0, 0
+		bytes, sent, n := 0, 0, 0
 		for _, d := range s.pending {
 			if n > 0 && bytes >= maxStreamBytes {
 				break
@@ -130,10 +123,12 @@ func (s *stream) flush(ctx actor.Context) {
 				}
 				del.Events[i] = at
 			}
+			sent += d.bytes
 			msg.Deliveries = append(msg.Deliveries, del)
 			n++
 		}
 		s.pending = s.pending[n:]
+		s.bytes -= sent
 		s.seq++
 		msg.Seq = s.seq
 		ctx.Request(s.mux, msg)

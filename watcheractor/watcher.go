@@ -96,7 +96,7 @@ func (w *watcher) Receive(ctx actor.Context) {
 		w.initRV = m.RV
 		for i, k := range m.Keys {
 			w.initAfter = k
-			c := prepare(catalogactor.Change{Type: catalogactor.Added, Key: k, Object: m.Objects[i], ResourceVersion: m.RV})
+			c := prepareFor(catalogactor.Change{Type: catalogactor.Added, Key: k, Object: m.Objects[i], ResourceVersion: m.RV}, !w.f.labels.Empty())
 			if ev := w.f.event(c); ev != nil {
 				w.add(ev)
 			}
@@ -120,7 +120,7 @@ func (w *watcher) Receive(ctx actor.Context) {
 			return
 		}
 		for i, ch := range m.Changes {
-			w.take(prepare(ch))
+			w.take(prepareFor(ch, !w.f.labels.Empty()))
 			if w.bufBytes > w.cfg.MaxBufferBytes && i+1 < len(m.Changes) {
 				return // the rest is read again from pos once the buffer drains
 			}
@@ -254,6 +254,9 @@ func (w *watcher) send(ctx actor.Context, events []*messages.WatchEvent) {
 	w.seq++
 	if w.stream != nil {
 		d := deliver{watchID: w.req.GetWatchId(), seq: w.seq, events: events}
+		for _, ev := range events {
+			d.bytes += len(ev.GetObject()) + eventOverhead
+		}
 		if w.seq == 1 {
 			d.watcher = ctx.Self().GetId()
 		}
