@@ -73,6 +73,8 @@ type result struct {
 	// The max-rate phase: puts per second from --max-writers closed-loop writers, with these
 	// watchers and with none, and the ratio.
 	MaxWriteRate     *float64 `json:"max_write_rate,omitempty"`
+	MaxPutP50        *float64 `json:"max_put_p50_ms,omitempty"`
+	MaxPutP99        *float64 `json:"max_put_p99_ms,omitempty"`
 	MaxWriteRateNone *float64 `json:"max_write_rate_no_watchers,omitempty"`
 	WriteRatio       *float64 `json:"write_ratio,omitempty"`
 	// Events of the max-rate phase's writes received within --drain after it, of watchers ×
@@ -146,6 +148,7 @@ func (b *bench) round(round, n int, base *result) (*result, error) {
 		}
 		rate := float64(mw.ok) / mw.elapsed.Seconds()
 		r.MaxWriteRate = ptr(rate)
+		r.MaxPutP50, r.MaxPutP99 = ptr(ms(mw.lat.quantile(0.50))), ptr(ms(mw.lat.quantile(0.99)))
 		switch {
 		case n == 0:
 			r.MaxWriteRateNone, r.WriteRatio = ptr(rate), ptr(1.0)
