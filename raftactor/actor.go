@@ -128,6 +128,11 @@ type Actor struct {
 	durable   uint64 // the catalog has synced up to here
 
 	jobs chan walJob // to the worker; at most one Ready and one compaction are in flight
+	// done holds the worker's results until the actor takes them; its capacity is the jobs in
+	// flight. The worker also sends a persisted message, but the actor looks here first on every
+	// message: a Ready's next step then does not wait behind the proposals that queued in the
+	// mailbox while it was persisted.
+	done chan persisted
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -156,6 +161,9 @@ func New(cfg Config) *actor.Props {
 
 // Receive handles one message, then takes and hands out every Ready raft has.
 func (a *Actor) Receive(ctx actor.Context) {
+	for a.done != nil && len(a.done) > 0 {
+		a.persisted(ctx, <-a.done)
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.start(ctx)
@@ -169,7 +177,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.n.rn.Tick()
 		a.proposals.expire(ctx, time.Now())
 	case persisted:
-		a.persisted(ctx, m)
+		// A wake-up: its content was taken from done above, by this or an earlier message.
 	case *catalogactor.Applied:
 		a.applied, a.compacted = m.Index, m.Compacted
 	case *catalogactor.Durable:
@@ -210,6 +218,7 @@ func (a *Actor) start(ctx actor.Context) {
 		a.pids[p.ID] = actor.NewPID(p.Address, ctx.Self().GetId())
 	}
 	a.jobs = make(chan walJob, 2)
+	a.done = make(chan persisted, 2)
 	a.stop = make(chan struct{})
 	root, self, w := ctx.ActorSystem().Root, ctx.Self(), a.cfg.Log.WAL
 	a.wg.Add(2)
@@ -225,7 +234,8 @@ func (a *Actor) start(ctx actor.Context) {
 					err = w.ReleaseTo(j.compact.GetIndex())
 				}
 			}
-			root.Send(self, persisted{job: j, err: err})
+			a.done <- persisted{job: j, err: err} // never blocks: one slot a job in flight
+			root.Send(self, persisted{})
 		}
 	}()
 	go func() {
