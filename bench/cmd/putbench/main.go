@@ -37,6 +37,7 @@ func main() {
 	size := flag.Int("size", 1024, "object bytes")
 	keys := flag.Int("keys", 10000, "key space")
 	total := flag.Int("total", 0, "puts per client count (0: 3,000 for one client, 40,000 otherwise)")
+	namespace := flag.String("namespace", "default", "the objects' namespace")
 	cpuprofile := flag.String("cpuprofile", "", "write the client's CPU profile here")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -46,6 +47,7 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	objectNamespace = *namespace
 	if err := run(*bin, *endpoints, *clientsFlag, *size, *keys, *total); err != nil {
 		fmt.Fprintln(os.Stderr, "putbench:", err)
 		pprof.StopCPUProfile()
@@ -140,9 +142,12 @@ func load(c *actors.Client, clients, total, size, keys int) []byte {
 	return out
 }
 
+// objectNamespace is --namespace.
+var objectNamespace = "default"
+
 // object returns a Pod of exactly size bytes (when size allows), named for key i.
 func object(i, size int) []byte {
-	head := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p%06d","namespace":"default"},"spec":{"data":"`, i)
+	head := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p%06d","namespace":%q},"spec":{"data":"`, i, objectNamespace)
 	tail := `"}}`
 	pad := max(size-len(head)-len(tail), 0)
 	return []byte(head + strings.Repeat("x", pad) + tail)
