@@ -91,16 +91,17 @@ func (s *System) Address() string { return s.ActorSystem.Address() }
 //
 // It does not call protoactor's graceful Remote.Shutdown: that one clears the endpoint manager's
 // connection table while connection-loss events may still be reading it (a data race, and a nil
-// dereference when it loses the race). Stopping the endpoint actors first and then the gRPC
-// server releases the same resources without touching that table.
+// dereference when it loses the race). Instead it stops the gRPC server first, so that no
+// incoming message can open a connection any more (one arriving after the endpoint actors are
+// gone panics inside protoactor), then the endpoint actors, which close the outgoing connections.
 func (s *System) Close() {
+	s.Remote.Shutdown(false)
 	root := s.ActorSystem.Root
 	for _, name := range []string{"EndpointSupervisor", "activator"} {
 		if err := root.StopFuture(actor.NewPID(s.Address(), name)).Wait(); err != nil {
 			s.ActorSystem.Logger().Debug("stop remote actor", slog.String("name", name), slog.Any("error", err))
 		}
 	}
-	s.Remote.Shutdown(false)
 	s.ActorSystem.Shutdown()
 }
 
