@@ -49,10 +49,14 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-# Durable puts through the typed client beside etcd 3.7.3 on this machine (see bench/README.md).
+# Durable puts through the typed client beside etcd 3.7.3 on this machine, the raw cost of one
+# sync on the Raft log, and the watch benchmark (100, 1,000, 10,000 watchers). README.md, section
+# Performance, says what each figure is.
 bench: build
 	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --clients 1,64,256
 	../shared/etcdbench/run.sh 1 1 64 256
+	$(GO) test -run x -bench SaveSync -benchtime 2000x ./raftactor/wal/
+	$(GO) run ./bench/cmd/watchbench --kstore ./$(BIN) --watchers 100,1000,10000
 
 clean:
 	rm -rf bin

@@ -7,6 +7,7 @@
 //	{"target":"kstore","op":"put","clients":64,"ops":40000,"errors":0,"seconds":..,"ops_per_s":..,"p50_ms":..,"p99_ms":..,"max_ms":..}
 //
 // The totals match ../shared/etcdbench's loader: 3,000 puts for one client, 40,000 otherwise.
+// Every put changes its object, as every etcd put writes a new revision.
 package main
 
 import (
@@ -91,10 +92,6 @@ func run(bin, endpoints, clientsFlag string, size, keys, total int) error {
 }
 
 func load(c *actors.Client, clients, total, size, keys int) []byte {
-	objs := make([][]byte, keys)
-	for i := range objs {
-		objs[i] = object(i, size)
-	}
 	var next, errs atomic.Int64
 	lat := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
@@ -108,7 +105,9 @@ func load(c *actors.Client, clients, total, size, keys int) []byte {
 				if i > int64(total) {
 					return
 				}
-				o := objs[i%int64(keys)]
+				// Every put changes its object (the sequence number is in it): a put equal to the
+				// stored object would be a NoOp, cheaper than the new revision etcd writes.
+				o := object(int(i%int64(keys)), int(i), size)
 				t := time.Now()
 				_, err := c.Put(context.Background(), o, messages.Reason_OPERATOR)
 				if err != nil {
@@ -145,9 +144,9 @@ func load(c *actors.Client, clients, total, size, keys int) []byte {
 // objectNamespace is --namespace.
 var objectNamespace = "default"
 
-// object returns a Pod of exactly size bytes (when size allows), named for key i.
-func object(i, size int) []byte {
-	head := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p%06d","namespace":%q},"spec":{"data":"`, i, objectNamespace)
+// object returns a Pod of exactly size bytes (when size allows), named for key i, holding seq.
+func object(i, seq, size int) []byte {
+	head := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p%06d","namespace":%q},"spec":{"seq":%d,"data":"`, i, objectNamespace, seq)
 	tail := `"}}`
 	pad := max(size-len(head)-len(tail), 0)
 	return []byte(head + strings.Repeat("x", pad) + tail)
