@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -55,18 +56,10 @@ const (
 )
 
 func (c *Config) withDefaults() {
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir
-	}
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.NodeID == 0 {
-		c.NodeID = 1
-	}
-	if c.Name == "" {
-		c.Name = DefaultName
-	}
+	c.DataDir = cmp.Or(c.DataDir, DefaultDataDir)
+	c.Listen = cmp.Or(c.Listen, DefaultListen)
+	c.NodeID = cmp.Or(c.NodeID, 1)
+	c.Name = cmp.Or(c.Name, DefaultName)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}

@@ -1,6 +1,7 @@
 package catalogactor
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"sync"
@@ -125,24 +126,12 @@ func (c *Config) withDefaults() {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
-	if c.HistoryRevisions == 0 {
-		c.HistoryRevisions = DefaultHistoryRevisions
-	}
-	if c.Readers == 0 {
-		c.Readers = defaultReaders
-	}
-	if c.MaxQueuedReads == 0 {
-		c.MaxQueuedReads = defaultMaxQueuedReads
-	}
-	if c.MaxWaitingReads == 0 {
-		c.MaxWaitingReads = defaultMaxWaitingReads
-	}
-	if c.ReadWait == 0 {
-		c.ReadWait = DefaultReadWait
-	}
-	if c.SyncEvery == 0 {
-		c.SyncEvery = defaultSyncEvery
-	}
+	c.HistoryRevisions = cmp.Or(c.HistoryRevisions, DefaultHistoryRevisions)
+	c.Readers = cmp.Or(c.Readers, defaultReaders)
+	c.MaxQueuedReads = cmp.Or(c.MaxQueuedReads, defaultMaxQueuedReads)
+	c.MaxWaitingReads = cmp.Or(c.MaxWaitingReads, defaultMaxWaitingReads)
+	c.ReadWait = cmp.Or(c.ReadWait, DefaultReadWait)
+	c.SyncEvery = cmp.Or(c.SyncEvery, defaultSyncEvery)
 }
 
 // Actor is the catalog: the only owner of the Badger state. It applies committed entries in log

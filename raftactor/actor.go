@@ -1,6 +1,7 @@
 package raftactor
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"time"
@@ -83,30 +84,14 @@ func (c *Config) withDefaults() {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
-	if c.TickInterval == 0 {
-		c.TickInterval = defaultTickInterval
-	}
-	if c.ElectionTicks == 0 {
-		c.ElectionTicks = defaultElectionTicks
-	}
-	if c.HeartbeatTicks == 0 {
-		c.HeartbeatTicks = defaultHeartbeatTicks
-	}
-	if c.MaxInflightProposals == 0 {
-		c.MaxInflightProposals = DefaultMaxInflightProposals
-	}
-	if c.ProposalTimeout == 0 {
-		c.ProposalTimeout = DefaultProposalTimeout
-	}
-	if c.MaxApplyBacklog == 0 {
-		c.MaxApplyBacklog = defaultMaxApplyBacklog
-	}
-	if c.CompactAfter == 0 {
-		c.CompactAfter = defaultCompactAfter
-	}
-	if c.KeepEntries == 0 {
-		c.KeepEntries = defaultKeepEntries
-	}
+	c.TickInterval = cmp.Or(c.TickInterval, defaultTickInterval)
+	c.ElectionTicks = cmp.Or(c.ElectionTicks, defaultElectionTicks)
+	c.HeartbeatTicks = cmp.Or(c.HeartbeatTicks, defaultHeartbeatTicks)
+	c.MaxInflightProposals = cmp.Or(c.MaxInflightProposals, DefaultMaxInflightProposals)
+	c.ProposalTimeout = cmp.Or(c.ProposalTimeout, DefaultProposalTimeout)
+	c.MaxApplyBacklog = cmp.Or(c.MaxApplyBacklog, defaultMaxApplyBacklog)
+	c.CompactAfter = cmp.Or(c.CompactAfter, defaultCompactAfter)
+	c.KeepEntries = cmp.Or(c.KeepEntries, defaultKeepEntries)
 }
 
 // Actor drives one Raft node. It owns the RawNode, the in-memory log and, through a worker

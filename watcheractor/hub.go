@@ -1,6 +1,7 @@
 package watcheractor
 
 import (
+	"cmp"
 	"sync"
 	"time"
 
@@ -57,30 +58,14 @@ func (c *Config) withDefaults() {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
-	if c.RingChanges == 0 {
-		c.RingChanges = defaultRingChanges
-	}
-	if c.MaxWatchers == 0 {
-		c.MaxWatchers = defaultMaxWatchers
-	}
-	if c.MaxBufferBytes == 0 {
-		c.MaxBufferBytes = defaultMaxBufferBytes
-	}
-	if c.MaxBatch == 0 {
-		c.MaxBatch = defaultMaxBatch
-	}
-	if c.HistoryBatch == 0 {
-		c.HistoryBatch = defaultHistoryBatch
-	}
-	if c.BookmarkInterval == 0 {
-		c.BookmarkInterval = DefaultBookmarkInterval
-	}
-	if c.ReadWait == 0 {
-		c.ReadWait = catalogactor.DefaultReadWait
-	}
-	if c.FlushDelay == 0 {
-		c.FlushDelay = defaultFlushDelay
-	}
+	c.RingChanges = cmp.Or(c.RingChanges, defaultRingChanges)
+	c.MaxWatchers = cmp.Or(c.MaxWatchers, defaultMaxWatchers)
+	c.MaxBufferBytes = cmp.Or(c.MaxBufferBytes, defaultMaxBufferBytes)
+	c.MaxBatch = cmp.Or(c.MaxBatch, defaultMaxBatch)
+	c.HistoryBatch = cmp.Or(c.HistoryBatch, defaultHistoryBatch)
+	c.BookmarkInterval = cmp.Or(c.BookmarkInterval, DefaultBookmarkInterval)
+	c.ReadWait = cmp.Or(c.ReadWait, catalogactor.DefaultReadWait)
+	c.FlushDelay = cmp.Or(c.FlushDelay, defaultFlushDelay)
 }
 
 // Attach tells the hub where the catalog is. Sender: the node actor, before any watch.
