@@ -128,8 +128,7 @@ type subscriber struct {
 	watchID     string
 	watcher     *actor.PID
 	seq         uint64
-	received    uint64 // events delivered or dropped, every attempt
-	dropped     uint64 // bookmarks the caller did not ask for, counted as taken at once
+	received    uint64 // events delivered or dropped (taken at once), every attempt
 	base        uint64 // received when this attempt began
 	granted     uint64 // credits granted to this attempt's watcher
 	starving    bool   // waiting for the caller to take events before granting more
@@ -172,7 +171,6 @@ func (s *subscriber) Receive(ctx actor.Context) {
 			s.received++
 			if ev.GetType() == messages.EventType_EVENT_BOOKMARK && !s.bookmarks && !isInitialEnd(ev) {
 				// Asked for by the client itself, to notice a lost message on an idle watch.
-				s.dropped++
 				continue
 			}
 			s.watch.events <- ev

@@ -28,15 +28,20 @@ const muxWakeAfter = 5 * time.Millisecond
 // the process multiplexed (WatchStream, each event once), acknowledges them, and hands each
 // subscriber its WatchEvents, with the watcher as the sender. It owns the table of watch ids.
 type mux struct {
-	subs    map[string]*actor.PID
-	waking  []*actor.PID // subscribers to wake at the next tick
-	ticking bool
+	subs      map[string]*actor.PID
+	waking    []*actor.PID // subscribers to wake at the next tick
+	ticking   bool
+	cancelled map[string]bool // watches it no longer knows and told their watchers so
 }
+
+// maxCancelled bounds the memory of cancelled watches; forgetting one only means cancelling it
+// again should more of its events come.
+const maxCancelled = 10_000
 
 func (m *mux) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		m.subs = map[string]*actor.PID{}
+		m.subs, m.cancelled = map[string]*actor.PID{}, map[string]bool{}
 	case muxRegister:
 		m.subs[msg.watchID] = msg.sub
 	case muxUnregister:
@@ -63,7 +68,16 @@ func (m *mux) Receive(ctx actor.Context) {
 		for _, d := range msg.GetDeliveries() {
 			sub, ok := m.subs[d.GetWatchId()]
 			if !ok {
-				continue // a watch given up on
+				// A watch given up on whose watcher the subscriber could not cancel (its first
+				// message was lost, say): cancel it here, once.
+				if id := d.GetWatchId(); !m.cancelled[id] && d.GetWatcher() != "" {
+					if len(m.cancelled) >= maxCancelled {
+						clear(m.cancelled)
+					}
+					m.cancelled[id] = true
+					ctx.Send(actor.NewPID(node, d.GetWatcher()), &messages.WatchCancel{WatchId: id})
+				}
+				continue
 			}
 			evs := make([]*messages.WatchEvent, len(d.GetEvents()))
 			for i, at := range d.GetEvents() {
@@ -74,11 +88,7 @@ func (m *mux) Receive(ctx actor.Context) {
 				evs[i] = msg.GetEvents()[at]
 			}
 			out := &messages.WatchEvents{WatchId: d.GetWatchId(), Seq: d.GetSeq(), Events: evs}
-			if d.GetWatcher() != "" {
-				ctx.RequestWithCustomSender(sub, out, actor.NewPID(node, d.GetWatcher()))
-			} else {
-				ctx.Send(sub, out)
-			}
+			ctx.RequestWithCustomSender(sub, out, actor.NewPID(node, d.GetWatcher()))
 		}
 	}
 }

@@ -1654,7 +1654,7 @@ type WatchDelivery struct {
 	// events index WatchStream.events, in order.
 	Events []uint32 `protobuf:"varint,3,rep,packed,name=events,proto3" json:"events,omitempty"`
 	// watcher is the id of the watch's watcher actor at the stream's address, where WatchCredit
-	// and WatchCancel go.
+	// and WatchCancel go; a mux that no longer knows the watch cancels it there.
 	Watcher       string `protobuf:"bytes,4,opt,name=watcher,proto3" json:"watcher,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -253,12 +253,9 @@ func (w *watcher) deliver(ctx actor.Context) {
 func (w *watcher) send(ctx actor.Context, events []*messages.WatchEvent) {
 	w.seq++
 	if w.stream != nil {
-		d := deliver{watchID: w.req.GetWatchId(), seq: w.seq, events: events}
+		d := deliver{watchID: w.req.GetWatchId(), seq: w.seq, events: events, watcher: ctx.Self().GetId()}
 		for _, ev := range events {
 			d.bytes += len(ev.GetObject()) + eventOverhead
-		}
-		if w.seq == 1 {
-			d.watcher = ctx.Self().GetId()
 		}
 		ctx.Send(w.stream, d)
 		return
