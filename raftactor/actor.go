@@ -146,7 +146,7 @@ func New(cfg Config) *actor.Props {
 
 // Receive handles one message, then takes and hands out every Ready raft has.
 func (a *Actor) Receive(ctx actor.Context) {
-	for a.done != nil && len(a.done) > 0 {
+	for len(a.done) > 0 {
 		a.persisted(ctx, <-a.done)
 	}
 	switch m := ctx.Message().(type) {
