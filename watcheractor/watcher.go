@@ -119,13 +119,15 @@ func (w *watcher) Receive(ctx actor.Context) {
 			w.fail(ctx, m.Err)
 			return
 		}
+		all := true
 		for i, ch := range m.Changes {
 			w.take(prepareFor(ch, !w.f.labels.Empty()))
 			if w.bufBytes > w.cfg.MaxBufferBytes && i+1 < len(m.Changes) {
-				return // the rest is read again from pos once the buffer drains
+				all = false // the rest is read again from pos once the buffer drains
+				break
 			}
 		}
-		if !m.More {
+		if all && !m.More {
 			w.pos = max(w.pos, m.UpTo)
 			w.phase = joining // caught up with the catalog: the ring has the rest
 		}
