@@ -140,3 +140,30 @@ func TestWatchAheadTimesOut(t *testing.T) {
 		t.Fatalf("err = %v, want Timeout", w.Err())
 	}
 }
+
+// TestWatchCatchesUpThroughSmallBuffers resumes far behind (beyond a ring of 4) with a buffer
+// bound smaller than one history batch: the catch-up comes in many cut-short batches and still
+// delivers every change once, in order.
+func TestWatchCatchesUpThroughSmallBuffers(t *testing.T) {
+	_, c := embedded(t, Config{Watch: watcheractor.Config{RingChanges: 4, MaxBufferBytes: 1 << 10}})
+	ctx := context.Background()
+	first, err := c.Put(ctx, labelled("start", "x"), messages.Reason_OPERATOR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	for i := range 50 {
+		r, err := c.Put(ctx, labelled(fmt.Sprintf("p%d", i), "x"), messages.Reason_OPERATOR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r.GetResourceVersion())
+	}
+	w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}, WatchOptions{Window: 3})
+	defer w.Stop()
+	for _, rv := range want {
+		if ev := next(t, w); ev.GetResourceVersion() != rv {
+			t.Fatalf("got %s, want an event at %d", describe(ev), rv)
+		}
+	}
+}
