@@ -19,10 +19,11 @@ import (
 	_ "go.etcd.io/raft/v3/raftpb"
 )
 
-// maxMessageBytes bounds one gRPC message between actor systems. protoactor batches many
-// messages into one; gRPC's default 4 MiB would drop a batch holding a few 1.5 MiB objects, and
-// the small messages with it.
-const maxMessageBytes = 64 << 20
+// maxMessageBytes bounds one gRPC message between actor systems. protoactor batches up to 1,000
+// messages into one by count, not size, and a batch over the limit is refused and its connection
+// dropped, with every message queued behind it. kstore bounds its own large messages (an object
+// 1.5 MiB, a list page 16 MiB, a WatchStream 1 MiB); the limit leaves room for a batch of many.
+const maxMessageBytes = 512 << 20
 
 // System is an actor system with protoactor remote started on a TCP address: what a node runs
 // on, and what a client process needs to talk to nodes (replies come back over the client's

@@ -120,15 +120,21 @@ func planList(req *messages.ListRequest) (listPlan, error) {
 	return p, nil
 }
 
+// MaxListBytes bounds the objects of one list page, limit or not: a page past it ends with a
+// continue token. A reply travels as one message between actor systems, batched with others;
+// the bound keeps it far below the transport's message limit.
+const MaxListBytes = 16 << 20
+
 func readList(db *badger.DB, p listPlan) *messages.ListResult {
 	txn := db.NewTransactionAt(p.ts, false)
 	defer txn.Discard()
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p.prefix, PrefetchValues: true, PrefetchSize: 64})
 	defer it.Close()
 	res := &messages.ListResult{ResourceVersion: p.ts}
+	size := 0
 	for it.Seek(p.start); it.Valid(); it.Next() {
 		item := it.Item()
-		if p.limit > 0 && int64(len(res.Items)) == p.limit {
+		if p.limit > 0 && int64(len(res.Items)) == p.limit || size >= MaxListBytes {
 			res.Continue = encodeContinue(p.ts, bytes.TrimPrefix(item.KeyCopy(nil), p.prefix), p.digest)
 			break
 		}
@@ -137,7 +143,7 @@ func readList(db *badger.DB, p listPlan) *messages.ListResult {
 			return &messages.ListResult{Status: messages.StatusOf(err)}
 		}
 		if !p.sel.Empty() {
-			o, err := object.Decode(b)
+			o, err := object.ParseRaw(b)
 			if err != nil {
 				return &messages.ListResult{Status: messages.StatusOf(err)}
 			}
@@ -146,6 +152,7 @@ func readList(db *badger.DB, p listPlan) *messages.ListResult {
 			}
 		}
 		res.Items = append(res.Items, b)
+		size += len(b)
 	}
 	return res
 }

@@ -388,3 +388,29 @@ func TestContinueTokenResumesAfterTheLastItem(t *testing.T) {
 		t.Errorf("second page %q, want [default/d@5]", got)
 	}
 }
+
+// TestListPagesAreBoundedInBytes: without a limit, a list whose objects pass MaxListBytes ends
+// its page with a continue token, and the pages together hold every object once.
+func TestListPagesAreBoundedInBytes(t *testing.T) {
+	c := newTestCatalog(t, 1000)
+	big := strings.Repeat("x", 700<<10) // an in-memory Badger takes values up to 1 MiB
+	var entries []*raftpb.Entry
+	for i := range 30 {
+		name := fmt.Sprintf("p%02d", i)
+		entries = append(entries, entry(t, uint64(2+i), putCmd(podKey("default", name), podValue("default", name, "", `{"data":"`+big+`"}`))))
+	}
+	mustApply(t, c, entries...)
+	first := list(c, &messages.ListRequest{Version: "v1", Kind: "Pod"})
+	size := 0
+	for _, it := range first.GetItems() {
+		size += len(it)
+	}
+	if first.GetContinue() == "" || size < MaxListBytes || size > MaxListBytes+(2<<20) {
+		t.Fatalf("an unlimited list of 21 MiB: %d items, %d bytes, continue %q; want a page just past %d bytes and a token",
+			len(first.GetItems()), size, first.GetContinue(), MaxListBytes)
+	}
+	all, _ := listAll(t, c, &messages.ListRequest{Version: "v1", Kind: "Pod"})
+	if len(all) != 30 {
+		t.Fatalf("the pages hold %d objects, want 30", len(all))
+	}
+}

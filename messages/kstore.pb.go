@@ -872,7 +872,8 @@ type ListRequest struct {
 	Namespace string `protobuf:"bytes,4,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// label_selector is a Kubernetes label selector: a=b,c!=d,e in (x,y),!f
 	LabelSelector string `protobuf:"bytes,5,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
-	// limit, when non-zero, caps the items of one page; continue then names the next page.
+	// limit, when non-zero, caps the items of one page; continue then names the next page. A page
+	// also ends, limit or not, once its objects pass 16 MiB (catalogactor.MaxListBytes).
 	Limit    int64  `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
 	Continue string `protobuf:"bytes,7,opt,name=continue,proto3" json:"continue,omitempty"`
 	// resource_version, when non-zero, lists the state at that revision. Ignored with continue.
