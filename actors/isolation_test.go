@@ -84,7 +84,7 @@ func runPhase(t *testing.T, c *Client, healthy []*Watch, sent *sync.Map, writers
 	return r
 }
 
-// TestSlowWatcherSlowsNobody runs writers at full speed with 100 healthy watchers, in phases
+// TestSlowWatcherSlowsNobody runs two writers at full speed with 100 healthy watchers, in phases
 // without and with one stalled subscriber, 30 s of each. The healthy watchers' lag and the write
 // rate must stay within 10% (or, for lag, 2 ms) of the phases without it; once the stalled
 // subscriber reads again it catches up from history with no gap. (That a stalled watcher's
@@ -110,7 +110,9 @@ func TestSlowWatcherSlowsNobody(t *testing.T) {
 	var seq atomic.Int64
 	phase := func(d time.Duration) isolationRun {
 		var sent sync.Map // a map a phase, so that later phases do not scan a larger one
-		return runPhase(t, c, healthy, &sent, 4, d, &seq)
+		// Two writers keep the machine busy without saturating it: at saturation the lag's
+		// tail measures the scheduler more than the watch.
+		return runPhase(t, c, healthy, &sent, 2, d, &seq)
 	}
 	phase(2 * time.Second) // warm up
 
