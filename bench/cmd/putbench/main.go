@@ -15,10 +15,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -28,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kstore/kstore/actors"
+	"github.com/kstore/kstore/bench"
 	"github.com/kstore/kstore/messages"
 )
 
@@ -58,12 +56,12 @@ func main() {
 
 func run(bin, endpoints, clientsFlag string, size, keys, total int) error {
 	if endpoints == "" {
-		addr, stop, err := startNode(bin)
+		node, err := bench.StartNode(bin)
 		if err != nil {
 			return err
 		}
-		defer stop()
-		endpoints = addr
+		defer node.Stop()
+		endpoints = node.Addr
 	}
 	sys, err := actors.NewSystem("127.0.0.1:0", nil)
 	if err != nil {
@@ -71,7 +69,7 @@ func run(bin, endpoints, clientsFlag string, size, keys, total int) error {
 	}
 	defer sys.Close()
 	c := actors.NewClient(sys.ActorSystem, strings.Split(endpoints, ","), 10*time.Second)
-	if err := waitLeader(c); err != nil {
+	if err := bench.WaitLeader(c); err != nil {
 		return err
 	}
 	for _, f := range strings.Split(clientsFlag, ",") {
@@ -150,42 +148,4 @@ func object(i, seq, size int) []byte {
 	tail := `"}}`
 	pad := max(size-len(head)-len(tail), 0)
 	return []byte(head + strings.Repeat("x", pad) + tail)
-}
-
-func waitLeader(c *actors.Client) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := c.Status(context.Background())
-		if err == nil && st.GetLeader() != 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no leader after 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
-}
-
-func startNode(bin string) (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir, err := os.MkdirTemp("", "putbench")
-	if err != nil {
-		return "", nil, err
-	}
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("start %s: %w (run make build first)", bin, err)
-	}
-	return addr, func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		os.RemoveAll(dir)
-	}, nil
 }

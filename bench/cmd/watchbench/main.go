@@ -37,13 +37,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
@@ -51,6 +48,7 @@ import (
 	"time"
 
 	"github.com/kstore/kstore/actors"
+	kbench "github.com/kstore/kstore/bench"
 )
 
 func main() {
@@ -153,15 +151,23 @@ func run(cfg config, cpuprofile, serverProfile string) error {
 // cfg.endpoints.
 func measure(sys *actors.System, cfg config, epoch time.Time, round, n int, base *result, cpuprofile, serverProfile string) (*result, error) {
 	if cfg.endpoints == "" {
-		addr, pid, stop, err := startNode(cfg.bin, serverProfile)
+		var env []string
+		if serverProfile != "" {
+			abs, err := filepath.Abs(serverProfile)
+			if err != nil {
+				return nil, err
+			}
+			env = append(env, "CPUPROFILE="+abs)
+		}
+		node, err := kbench.StartNode(cfg.bin, env...)
 		if err != nil {
 			return nil, err
 		}
-		defer stop()
-		cfg.endpoints, cfg.serverPID = addr, pid
+		defer node.Stop()
+		cfg.endpoints, cfg.serverPID = node.Addr, node.PID
 	}
 	c := actors.NewClient(sys.ActorSystem, strings.Split(cfg.endpoints, ","), 10*time.Second)
-	if err := waitLeader(c); err != nil {
+	if err := kbench.WaitLeader(c); err != nil {
 		return nil, err
 	}
 	if cpuprofile != "" {
@@ -194,53 +200,4 @@ func jsonLine(v any) string {
 		return fmt.Sprintf(`{"error":%q}`, err.Error())
 	}
 	return string(b)
-}
-
-func waitLeader(c *actors.Client) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := c.Status(context.Background())
-		if err == nil && st.GetLeader() != 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no leader after 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
-}
-
-// startNode starts `bin serve` on a free port and a fresh data dir, and returns its address, its
-// pid, and the function that stops it (SIGINT, which also makes the stand-in write its profile)
-// and removes the dir.
-func startNode(bin, cpuprofile string) (string, int, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", 0, nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir, err := os.MkdirTemp("", "watchbench")
-	if err != nil {
-		return "", 0, nil, err
-	}
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
-	cmd.Stderr = os.Stderr
-	if cpuprofile != "" {
-		abs, err := filepath.Abs(cpuprofile)
-		if err != nil {
-			os.RemoveAll(dir)
-			return "", 0, nil, err
-		}
-		cmd.Env = append(os.Environ(), "CPUPROFILE="+abs)
-	}
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return "", 0, nil, fmt.Errorf("start %s: %w (run make build first)", bin, err)
-	}
-	return addr, cmd.Process.Pid, func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		os.RemoveAll(dir)
-	}, nil
 }
