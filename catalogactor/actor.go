@@ -3,7 +3,6 @@ package catalogactor
 import (
 	"cmp"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -315,7 +314,7 @@ func (a *Actor) applyCommitted(ctx actor.Context, m *Committed) {
 	for ts := range a.activeReads {
 		oldest = min(oldest, ts)
 	}
-	if _, err := a.c.compact(oldest); err != nil {
+	if err := a.c.compact(oldest); err != nil {
 		panic(fmt.Errorf("catalogactor: compact: %w", err))
 	}
 	if a.raft != nil {
@@ -418,5 +417,3 @@ func (a *Actor) expireWaiting(ctx actor.Context) {
 	}
 	a.waiting = kept
 }
-
-func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -174,35 +174,34 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 
 // compact drops history older than the retained window: it moves the compacted revision up to
 // applied-retain, removes the change log below it and lets Badger discard object versions below
-// it, but never past oldestRead, the oldest timestamp a read in progress uses. It reports
-// whether anything moved.
-func (c *catalog) compact(oldestRead uint64) (bool, error) {
+// it, but never past oldestRead, the oldest timestamp a read in progress uses.
+func (c *catalog) compact(oldestRead uint64) error {
 	if c.applied <= c.retain {
-		return false, nil
+		return nil
 	}
 	to := c.applied - c.retain
 	// Compact in steps of a hundredth of the window: the compacted revision lags the window by
 	// at most that, and a batch of writes does not pay for a compaction every time.
 	if to < c.compacted+max(c.retain/100, 1) {
-		return false, nil
+		return nil
 	}
 	wb := c.db.NewManagedWriteBatch()
 	defer wb.Cancel()
 	// Change log records are single-version keys, so Badger's discard alone never drops them.
 	for i := max(c.compacted, 1); i < to; i++ {
 		if err := wb.DeleteAt(changeKey(i), c.applied); err != nil {
-			return false, err
+			return err
 		}
 	}
 	if err := wb.SetEntryAt(badger.NewEntry(keyCompacted, u64(to)), c.applied); err != nil {
-		return false, err
+		return err
 	}
 	if err := wb.Flush(); err != nil {
-		return false, err
+		return err
 	}
 	c.compacted = to
 	c.db.SetDiscardTs(min(to, oldestRead))
-	return true, nil
+	return nil
 }
 
 // readChanges reads the change log after revision from, none past upTo, at most limit changes

@@ -334,7 +334,7 @@ func TestCatalogCompact(t *testing.T) {
 			c := newTestCatalog(t, retain)
 			for i := 0; i < len(entries); i += 7 {
 				mustApply(t, c, entries[i:min(i+7, len(entries))]...)
-				if _, err := c.compact(c.applied); err != nil {
+				if err := c.compact(c.applied); err != nil {
 					t.Fatalf("compact at %d: %v", c.applied, err)
 				}
 				if c.applied <= retain+step {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -177,3 +178,5 @@ func diffVersions(a, b []version) string {
 	}
 	return buf.String()
 }
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"hash/crc32"
+	"strconv"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -26,7 +27,7 @@ func readGet(db *badger.DB, req *messages.GetRequest, ts uint64) *messages.GetRe
 	if b == nil {
 		msg := object.FormatKey(req.GetKey()) + " not found"
 		if req.GetResourceVersion() != 0 {
-			msg += " at resourceVersion " + itoa(ts)
+			msg += " at resourceVersion " + strconv.FormatUint(ts, 10)
 		}
 		return &messages.GetResult{Status: &messages.Status{Reason: messages.StatusReason_NOT_FOUND, Message: msg}}
 	}

@@ -76,8 +76,6 @@ func (s *stream) Receive(ctx actor.Context) {
 		s.acked = s.seq // the last words go out whatever the window
 		s.flush(ctx)
 		ctx.Stop(ctx.Self())
-	case stats:
-		ctx.Respond(statsResult{buffered: len(s.pending), bufBytes: s.bytes})
 	case *messages.WatchStreamAck:
 		s.acked = max(s.acked, m.GetSeq())
 		s.waitSince = time.Time{}

@@ -133,10 +133,9 @@ func (o Object) UID() string               { return o.meta("uid") }
 func (o Object) CreationTimestamp() string { return o.meta("creationTimestamp") }
 func (o Object) ResourceVersion() string   { return o.meta("resourceVersion") }
 
-func (o Object) SetNamespace(ns string)            { o.setMeta("namespace", ns) }
-func (o Object) SetUID(uid string)                 { o.setMeta("uid", uid) }
-func (o Object) SetCreationTimestamp(t string)     { o.setMeta("creationTimestamp", t) }
-func (o Object) SetResourceVersionString(s string) { o.setMeta("resourceVersion", s) }
+func (o Object) SetNamespace(ns string)        { o.setMeta("namespace", ns) }
+func (o Object) SetUID(uid string)             { o.setMeta("uid", uid) }
+func (o Object) SetCreationTimestamp(t string) { o.setMeta("creationTimestamp", t) }
 
 // SetResourceVersion stores rv as Kubernetes does: a decimal string.
 func (o Object) SetResourceVersion(rv uint64) {
