@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,6 +90,7 @@ type rec struct {
 	off, end int64 // end includes padding
 	typ      byte
 	index    uint64 // of an entry
+	payload  []byte
 }
 
 // readRecords lists the valid records of a segment file up to the first
@@ -115,7 +117,7 @@ func readRecords(t testing.TB, path string) []rec {
 		if st != readOK {
 			return rs
 		}
-		r := rec{off: off, end: rr.off, typ: typ}
+		r := rec{off: off, end: rr.off, typ: typ, payload: slices.Clone(payload)}
 		if typ == recEntry {
 			e := &raftpb.Entry{}
 			if err := proto.Unmarshal(payload, e); err != nil {

@@ -63,7 +63,9 @@ func (w *WAL) replay(segs []segment) (*State, error) {
 	if hs.GetCommit() > t.last {
 		return nil, w.corrupt(lastSeg.path, w.off, "the HardState commits index %d but the log ends at index %d", hs.GetCommit(), t.last)
 	}
-	st := &State{HardState: hs, Snapshot: snap, Entries: t.ents}
+	// The caller gets copies: raft fills in the ConfState it is handed (EnsureConfState), and
+	// the WAL writes snapMeta into every new segment's header from another goroutine.
+	st := &State{HardState: proto.CloneOf(hs), Snapshot: proto.CloneOf(snap), Entries: t.ents}
 	t.keep, t.ents = false, nil
 	w.t = t
 	w.snapMeta = snap
@@ -122,7 +124,7 @@ func (w *WAL) replaySegment(f *os.File, seg *segment, last, checkHeader bool, t 
 			if !seenBatch {
 				seenBatch = true
 				seg.hdrEnd = rr.off
-				if checkHeader && (!proto.Equal(*hs, prevHS) || !proto.Equal(*snap, prevSnap)) {
+				if checkHeader && (!sameHardState(*hs, prevHS) || !sameSnapshot(*snap, prevSnap)) {
 					return 0, w.corrupt(seg.path, off, "the segment header holds HardState %v and snapshot %v, but the segments before it end with %v and %v; records were lost",
 						describeHS(*hs), describeSnap(*snap), describeHS(prevHS), describeSnap(prevSnap))
 				}
@@ -223,6 +225,27 @@ func firstNonZero(f *os.File, from, size int64) (int64, bool, error) {
 func (w *WAL) corrupt(path string, off int64, format string, args ...any) error {
 	return fmt.Errorf("%w: %s at offset %d: %s; the data dir %s is damaged: restore it from a backup, or remove this member from the cluster and add it back empty so it catches up from its peers",
 		ErrCorrupt, path, off, fmt.Sprintf(format, args...), w.dir)
+}
+
+// sameHardState and sameSnapshot compare what the records mean, not how they were encoded: a
+// field written at its zero value and a field left out are the same (raft's EnsureConfState
+// sets AutoLeave to false where it was absent, and older kstore versions wrote that into
+// segment headers).
+func sameHardState(a, b *raftpb.HardState) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.GetTerm() == b.GetTerm() && a.GetVote() == b.GetVote() && a.GetCommit() == b.GetCommit()
+}
+
+func sameSnapshot(a, b *raftpb.SnapshotMetadata) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	if a.GetIndex() != b.GetIndex() || a.GetTerm() != b.GetTerm() {
+		return false
+	}
+	return raftpb.EnsureConfState(proto.CloneOf(a.GetConfState())).Equivalent(raftpb.EnsureConfState(proto.CloneOf(b.GetConfState()))) == nil
 }
 
 func describeHS(hs *raftpb.HardState) string {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+	"google.golang.org/protobuf/proto"
 )
 
 // op is one call on a WAL in a table test; reopen closes and opens again.
@@ -565,5 +566,67 @@ func TestOpenRemovesUnfinishedSegment(t *testing.T) {
 func TestOptionsValidated(t *testing.T) {
 	if _, _, err := Open(t.TempDir(), Options{SegmentSize: 10}); err == nil || !strings.Contains(err.Error(), "SegmentSize") {
 		t.Fatalf("Open with SegmentSize 10: %v", err)
+	}
+}
+
+// TestReopenedStateIsTheCallers: what Open returns is the caller's to change. raft fills in the
+// ConfState it is handed (EnsureConfState sets AutoLeave where it was absent); that must neither
+// reach the header of the next segment nor make a header that says AutoLeave false differ from
+// a snapshot record that left it out. Before the fix, a node restarted with 1 MB objects and no
+// compaction since bootstrap refused to start again: "the segment header holds ... but the
+// segments before it end with ..." naming the same values.
+func TestReopenedStateIsTheCallers(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 1024}
+	w, _ := mustOpen(t, dir, opts)
+	if err := w.SaveSnapshot(&raftpb.SnapshotMetadata{Index: proto.Uint64(1), Term: proto.Uint64(1),
+		ConfState: &raftpb.ConfState{Voters: []uint64{1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Save(hardState(1, 1, 1), nil, true); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, w)
+
+	w, st := mustOpen(t, dir, opts)
+	raftpb.EnsureConfState(st.Snapshot.GetConfState()) // as raft.NewRawNode does
+	data := strings.Repeat("x", 300)
+	for i := uint64(2); i <= 20; i++ { // several segment rolls
+		if err := w.Save(hardState(2, 1, i-1), []*raftpb.Entry{ent(i, 2, data)}, true); err != nil {
+			t.Fatalf("Save %d: %v", i, err)
+		}
+	}
+	mustClose(t, w)
+	if n := len(segmentFiles(t, dir)); n < 3 {
+		t.Fatalf("%d segments, want several", n)
+	}
+	w, st = mustOpen(t, dir, opts)
+	defer mustClose(t, w)
+	if len(st.Entries) != 19 || st.HardState.GetCommit() != 19 {
+		t.Fatalf("after reopen: %s", describe(st))
+	}
+	for _, p := range segmentFiles(t, dir)[1:] {
+		for _, r := range readRecords(t, p) {
+			m := &raftpb.SnapshotMetadata{}
+			if r.typ == recSnapshot && proto.Unmarshal(r.payload, m) == nil && m.GetConfState().AutoLeave != nil {
+				t.Errorf("%s: the header's snapshot record spells out AutoLeave: the caller's change reached the log", p)
+			}
+		}
+	}
+}
+
+// TestHeaderAutoLeaveFalseMatchesAbsent: a segment header whose snapshot record spells out
+// AutoLeave false (written by kstore before the fix above) matches the snapshot record that
+// left it out.
+func TestHeaderAutoLeaveFalseMatchesAbsent(t *testing.T) {
+	a := &raftpb.SnapshotMetadata{Index: proto.Uint64(1), Term: proto.Uint64(1), ConfState: &raftpb.ConfState{Voters: []uint64{1}}}
+	b := proto.CloneOf(a)
+	b.ConfState.AutoLeave = proto.Bool(false)
+	if !sameSnapshot(a, b) {
+		t.Error("a snapshot record with AutoLeave false differs from one without")
+	}
+	b.ConfState.Voters = []uint64{1, 2}
+	if sameSnapshot(a, b) {
+		t.Error("snapshot records with other voters are the same")
 	}
 }
