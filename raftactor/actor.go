@@ -2,6 +2,7 @@ package raftactor
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -107,8 +108,12 @@ type Actor struct {
 	pending   *raft.Ready // the Ready being persisted; none is taken until it is done
 	compactng bool        // a compaction of the durable log runs on the worker
 
-	handed    uint64 // last committed index handed to the catalog
-	applied   uint64 // last index the catalog applied
+	// handed is the last committed index handed to the catalog, applied the last index the
+	// catalog says it applied. After a restart raft hands back every committed entry after the
+	// log's snapshot, and the catalog, which had applied some of them already, skips those: so
+	// applied may run ahead of handed, and the backlog is handed-applied only when positive.
+	handed    uint64
+	applied   uint64
 	compacted uint64 // the catalog's oldest readable revision
 	durable   uint64 // the catalog has synced up to here
 
@@ -136,12 +141,31 @@ type (
 	}
 )
 
-// New returns the props of a raft actor.
-func New(cfg Config) *actor.Props {
-	cfg.withDefaults()
+// Check fills the zero fields of c with the defaults and reports a configuration raft cannot
+// run with.
+func (c *Config) Check() error {
+	c.withDefaults()
+	switch {
+	case c.NodeID == 0:
+		return errors.New("raftactor: NodeID must be non-zero")
+	case c.KeepEntries >= c.CompactAfter:
+		// Compacting to durable-KeepEntries must move past the previous compaction point, and
+		// raft must still be able to read the term of the entry before the first one it keeps.
+		return fmt.Errorf("raftactor: KeepEntries (%d) must be below CompactAfter (%d): the log keeps KeepEntries of every CompactAfter entries it compacts", c.KeepEntries, c.CompactAfter)
+	case c.ElectionTicks <= c.HeartbeatTicks:
+		return fmt.Errorf("raftactor: ElectionTicks (%d) must be above HeartbeatTicks (%d)", c.ElectionTicks, c.HeartbeatTicks)
+	}
+	return nil
+}
+
+// New returns the props of a raft actor, or the error of Check.
+func New(cfg Config) (*actor.Props, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Actor{cfg: cfg, log: cfg.Logger}
-	})
+	}), nil
 }
 
 // Receive handles one message, then takes and hands out every Ready raft has.
@@ -155,16 +179,14 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case *Propose:
 		a.propose(ctx, m)
 	case *raftpb.Message:
-		if err := a.n.rn.Step(m); err != nil {
-			a.log.Debug("step", zap.Stringer("type", m.GetType()), zap.Error(err))
-		}
+		a.step(m)
 	case tick:
 		a.n.rn.Tick()
 		a.proposals.expire(ctx, time.Now())
 	case persisted:
 		// A wake-up: its content was taken from done above, by this or an earlier message.
 	case *catalogactor.Applied:
-		a.applied, a.compacted = m.Index, m.Compacted
+		a.applied, a.compacted = max(a.applied, m.Index), m.Compacted
 	case *catalogactor.Durable:
 		a.durable = m.Index
 		a.maybeCompact()
@@ -197,6 +219,7 @@ func (a *Actor) start(ctx actor.Context) {
 	a.n = n
 	a.cfg.Log.State = nil // loaded into the MemoryStorage; let it go
 	a.handed = n.snapshot.GetIndex()
+	a.applied = a.handed // every entry up to the snapshot is in the catalog: it was compacted behind Durable
 	a.proposals = newProposals(a.cfg.MaxInflightProposals, a.cfg.ProposalTimeout, uint64(time.Now().UnixNano()))
 	a.pids = map[uint64]*actor.PID{}
 	for _, p := range a.cfg.Peers {
@@ -261,7 +284,7 @@ func (a *Actor) shutdown(ctx actor.Context) {
 func (a *Actor) propose(ctx actor.Context, m *Propose) {
 	id, ok := a.proposals.add(m.ReplyTo, time.Now())
 	if !ok {
-		ctx.Send(m.ReplyTo, &messages.CommandResult{RequestId: m.Command.GetRequestId(), Status: &messages.Status{
+		reply(ctx, m.ReplyTo, &messages.CommandResult{RequestId: m.Command.GetRequestId(), Status: &messages.Status{
 			Reason:  messages.StatusReason_UNAVAILABLE,
 			Message: fmt.Sprintf("%d writes are already in flight on this node: retry shortly", a.cfg.MaxInflightProposals)}})
 		return
@@ -276,7 +299,7 @@ func (a *Actor) propose(ctx actor.Context, m *Propose) {
 		if err != raft.ErrProposalDropped {
 			msg = "the write was not proposed: " + err.Error()
 		}
-		ctx.Send(m.ReplyTo, &messages.CommandResult{RequestId: m.Command.GetRequestId(), Status: &messages.Status{
+		reply(ctx, m.ReplyTo, &messages.CommandResult{RequestId: m.Command.GetRequestId(), Status: &messages.Status{
 			Reason: messages.StatusReason_UNAVAILABLE, Message: msg}})
 	}
 }
@@ -284,7 +307,7 @@ func (a *Actor) propose(ctx actor.Context, m *Propose) {
 // pump takes Readys while raft has them and the previous one is done: committed entries go to
 // the catalog at once (they are durable on a quorum already), the rest to the worker.
 func (a *Actor) pump(ctx actor.Context) {
-	for a.pending == nil && a.handed-a.applied < a.cfg.MaxApplyBacklog && a.n.rn.HasReady() {
+	for a.pending == nil && a.backlog() < a.cfg.MaxApplyBacklog && a.n.rn.HasReady() {
 		rd := a.n.ready()
 		if len(rd.CommittedEntries) > 0 {
 			if err := a.n.applyConfChanges(rd.CommittedEntries); err != nil {
@@ -302,6 +325,28 @@ func (a *Actor) pump(ctx actor.Context) {
 			return
 		}
 		a.finish(ctx, rd)
+	}
+}
+
+// backlog is how many entries the catalog has been handed and not applied yet.
+func (a *Actor) backlog() uint64 {
+	if a.applied >= a.handed {
+		return 0
+	}
+	return a.handed - a.applied
+}
+
+// step hands raft a message from the network, if a member addressed it to this node (see
+// node.accept). Refusals are logged at debug level: a peer that is being removed, or a client
+// that probes the port, would otherwise flood the log.
+func (a *Actor) step(m *raftpb.Message) {
+	if err := a.n.accept(m); err != nil {
+		a.log.Debug("raft message refused", zap.Stringer("type", m.GetType()),
+			zap.Uint64("from", m.GetFrom()), zap.Uint64("to", m.GetTo()), zap.Error(err))
+		return
+	}
+	if err := a.n.rn.Step(m); err != nil {
+		a.log.Debug("step", zap.Stringer("type", m.GetType()), zap.Error(err))
 	}
 }
 

@@ -1,6 +1,7 @@
 package raftactor
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -114,6 +115,9 @@ func newNode(cfg nodeConfig, st *wal.State) (*node, error) {
 		CheckQuorum:               true,
 		PreVote:                   true,
 		StepDownOnRemoval:         true,
+		// Writes reach the leader as Commands through the node actors, never as MsgProp
+		// between raft actors (accept refuses those): a follower's raft has nothing to forward.
+		DisableProposalForwarding: true,
 		Logger:                    raftLogger{cfg.logger.Sugar()},
 	})
 	if err != nil {
@@ -121,6 +125,34 @@ func newNode(cfg nodeConfig, st *wal.State) (*node, error) {
 	}
 	return &node{id: cfg.id, rn: rn, storage: ms, log: cfg.logger, snapshot: snap,
 		confs: []conf{{snap.GetIndex(), snap.GetConfState()}}}, nil
+}
+
+// accept checks a message that came over the network before raft steps it. Raft trusts its
+// peers: a proposal, a configuration change or a term of 2^64-1 from anyone who reaches the port
+// would be appended, committed or persisted. So only messages a member of the current
+// configuration addressed to this node pass, and never a type raft makes for itself (MsgHup,
+// MsgBeat, ...) or a proposal (MsgProp: writes travel as Commands, which the node admits).
+// Authenticating the peers themselves comes with TLS.
+func (n *node) accept(m *raftpb.Message) error {
+	typ, from := m.GetType(), m.GetFrom()
+	switch {
+	case m.GetTo() != n.id:
+		return fmt.Errorf("addressed to node %d, not to this node (%d)", m.GetTo(), n.id)
+	case raft.IsLocalMsg(typ):
+		return fmt.Errorf("%v is a message raft makes for itself", typ)
+	case typ == raftpb.MessageType_MsgProp:
+		return errors.New("proposals are not taken from the network: send a Command to the node")
+	case from == n.id || !n.isMember(from):
+		return fmt.Errorf("node %d is not another member of the configuration", from)
+	}
+	return nil
+}
+
+// isMember reports whether id votes or learns in the latest configuration.
+func (n *node) isMember(id uint64) bool {
+	cs := n.confs[len(n.confs)-1].state
+	return slices.Contains(cs.GetVoters(), id) || slices.Contains(cs.GetLearners(), id) ||
+		slices.Contains(cs.GetVotersOutgoing(), id) || slices.Contains(cs.GetLearnersNext(), id)
 }
 
 // ready takes the next Ready. The caller applies rd.CommittedEntries (through
@@ -226,7 +258,7 @@ func (n *node) compactTo(index uint64) (*raftpb.SnapshotMetadata, error) {
 	if err := n.storage.Compact(index); err != nil {
 		return nil, err
 	}
-	meta := &raftpb.SnapshotMetadata{Index: proto.Uint64(index), Term: proto.Uint64(term), ConfState: cs}
+	meta := &raftpb.SnapshotMetadata{Index: proto.Uint64(index), Term: proto.Uint64(term), ConfState: proto.CloneOf(cs)}
 	n.snapshot = meta
 	n.confs = n.confs[keep:]
 	n.confs[0].index = index

@@ -68,7 +68,7 @@ func (p *proposals) expire(ctx actor.Context, now time.Time) {
 	for id, w := range p.waiting {
 		if now.After(w.deadline) {
 			delete(p.waiting, id)
-			ctx.Send(w.replyTo, &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_TIMEOUT,
+			reply(ctx, w.replyTo, &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_TIMEOUT,
 				Message: fmt.Sprintf("the write was proposed but not committed within %v: its outcome is unknown; read the object to find out", p.timeout)}})
 		}
 	}
@@ -78,6 +78,14 @@ func (p *proposals) expire(ctx actor.Context, now time.Time) {
 func (p *proposals) failAll(ctx actor.Context, reason messages.StatusReason, msg string) {
 	for id, w := range p.waiting {
 		delete(p.waiting, id)
-		ctx.Send(w.replyTo, &messages.CommandResult{Status: &messages.Status{Reason: reason, Message: msg}})
+		reply(ctx, w.replyTo, &messages.CommandResult{Status: &messages.Status{Reason: reason, Message: msg}})
+	}
+}
+
+// reply sends a result to the caller of a proposal. A command sent without a sender (ctx.Send,
+// as any actor may) has no caller: it is carried out and its result goes nowhere.
+func reply(ctx actor.SenderContext, to *actor.PID, res *messages.CommandResult) {
+	if to != nil {
+		ctx.Send(to, res)
 	}
 }
