@@ -27,7 +27,9 @@ const MaxSize = 3 << 19
 type Object map[string]any
 
 // Decode reads an object from JSON or, when the input does not start with '{', YAML. It refuses
-// input over MaxSize (TooLarge) and anything that is not a single object (Invalid).
+// input over MaxSize (TooLarge) and anything that is not a single object (Invalid). It reads
+// what encoding/json reads; admission's stricter rules (see Canonical) are Prepare's, so that
+// Decode still reads every object already stored.
 func Decode(raw []byte) (Object, error) {
 	if len(raw) > MaxSize {
 		return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
@@ -180,14 +182,19 @@ func APIVersion(group, version string) string {
 	return group + "/" + version
 }
 
-// ParseResourceVersion reads a metadata.resourceVersion; "" is 0.
+// ParseResourceVersion reads a metadata.resourceVersion: "" (none) is 0; otherwise it must be
+// a resourceVersion the store writes, the decimal form of a Raft index: digits only, no leading
+// zero, not 0 (no entry has index 0). Anything else is Invalid. Kubernetes reads "0" as none and
+// "042" as 42; this store refuses both, since it compares a resourceVersion with the stored
+// one as the strings they are, where "042" would be a Conflict that no retry could resolve.
 func ParseResourceVersion(s string) (uint64, error) {
 	if s == "" {
 		return 0, nil
 	}
 	rv, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, messages.Errorf(messages.StatusReason_INVALID, "metadata.resourceVersion %q is not a resourceVersion: give the decimal number the store returned, or leave it out", s)
+	if err != nil || s[0] == '0' {
+		return 0, messages.Errorf(messages.StatusReason_INVALID,
+			"metadata.resourceVersion %q is not a resourceVersion this store gave: use the value read from the object (a decimal number without leading zeros, such as \"42\"), or leave it out", s)
 	}
 	return rv, nil
 }

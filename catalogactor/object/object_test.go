@@ -3,6 +3,7 @@ package object
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -172,6 +173,9 @@ func TestAPIVersion(t *testing.T) {
 	}
 }
 
+// TestParseResourceVersion: a resourceVersion is none ("") or one the store writes, the decimal
+// form of a Raft index. Kubernetes reads "0" as none and "00063" as 63; the store compares
+// resourceVersions as strings, so those are Invalid rather than a Conflict no retry resolves.
 func TestParseResourceVersion(t *testing.T) {
 	tests := []struct {
 		give    string
@@ -179,14 +183,23 @@ func TestParseResourceVersion(t *testing.T) {
 		wantErr bool
 	}{
 		{"", 0, false},
-		{"0", 0, false},
+		{"1", 1, false},
 		{"42", 42, false},
+		{"10", 10, false},
 		{"18446744073709551615", 18446744073709551615, false},
+		{"0", 0, true},
+		{"00", 0, true},
+		{"00063", 0, true},
+		{"01", 0, true},
 		{"18446744073709551616", 0, true},
 		{"-1", 0, true},
 		{"+1", 0, true},
 		{" 1", 0, true},
+		{"1 ", 0, true},
 		{"1.0", 0, true},
+		{"1e3", 0, true},
+		{"0x10", 0, true},
+		{"1_000", 0, true},
 		{"abc", 0, true},
 	}
 	for _, tt := range tests {
@@ -194,8 +207,9 @@ func TestParseResourceVersion(t *testing.T) {
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("ParseResourceVersion(%q) = %d, %v; want %d, error %v", tt.give, got, err, tt.want, tt.wantErr)
 		}
-		if err != nil && (!messages.IsInvalid(err) || !strings.Contains(err.Error(), "decimal number")) {
-			t.Errorf("ParseResourceVersion(%q): %v, want Invalid saying what a resourceVersion is", tt.give, err)
+		want := fmt.Sprintf("metadata.resourceVersion %q is not a resourceVersion this store gave: use the value read from the object", tt.give)
+		if err != nil && (!messages.IsInvalid(err) || !strings.Contains(err.Error(), want)) {
+			t.Errorf("ParseResourceVersion(%q): %v, want Invalid saying %q", tt.give, err, want)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package object
 import (
 	"bytes"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/kstore/kstore/messages"
 )
@@ -154,16 +156,19 @@ func ValidateRaw(r *Raw, k *messages.ResourceKey) error {
 func isString(raw []byte) bool { return len(raw) > 0 && raw[0] == '"' }
 
 // Prepare admits an object for key k: it refuses input over MaxSize, decodes JSON or YAML,
-// validates it (Validate) and returns it as canonical JSON, the form the Raft log holds.
+// validates it (Validate) and returns it as canonical JSON, the form the Raft log holds. JSON and
+// YAML alike are held to Canonical's rules (UTF-8, numbers, depth).
 func Prepare(raw []byte, k *messages.ResourceKey) (*Raw, error) {
 	if len(raw) > MaxSize {
-		return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
-			"object is %d bytes, over the limit of %d bytes (1.5 MiB); store large data elsewhere and reference it", len(raw), MaxSize)
+		return nil, tooLarge(len(raw))
 	}
-	var canonical []byte
+	var value []byte
 	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
-		c, err := Canonical(t)
+		c, err := Canonical(raw)
 		if err != nil {
+			if messages.IsInvalid(err) {
+				return nil, err // refused with its own words: where, and what to do
+			}
 			// Decode says what is wrong in encoding/json's words.
 			_, derr := Decode(raw)
 			if derr == nil {
@@ -171,15 +176,19 @@ func Prepare(raw []byte, k *messages.ResourceKey) (*Raw, error) {
 			}
 			return nil, derr
 		}
-		canonical = c
+		value = c
 	} else {
 		o, err := Decode(raw)
 		if err != nil {
 			return nil, err
 		}
-		canonical = o.Encode()
+		// Encode's output is canonical already; the pass applies the rules JSON input meets
+		// (YAML itself refuses invalid UTF-8). Offsets in the converted JSON would mislead.
+		if value, err = canonical(o.Encode(), false); err != nil {
+			return nil, err
+		}
 	}
-	r, err := ParseRaw(canonical)
+	r, err := ParseRaw(value)
 	if err != nil {
 		return nil, invalid("object is not a JSON object: %v", err)
 	}
@@ -187,6 +196,87 @@ func Prepare(raw []byte, k *messages.ResourceKey) (*Raw, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+func tooLarge(n int) error {
+	return messages.Errorf(messages.StatusReason_TOO_LARGE,
+		"object is %d bytes, over the limit of %d bytes (1.5 MiB); store large data elsewhere and reference it", n, MaxSize)
+}
+
+// ValidateCommitted checks the value of a put, create or update found in a committed Raft entry.
+// Apply cannot take such a value on trust: admission (Prepare) wrote it, but anything that
+// reaches a node's port can append entries. So it refuses every value Prepare could not have
+// produced: over MaxSize (TooLarge); not exactly canonical, Canonical(value) equal to value
+// byte for byte, which proves it valid JSON and UTF-8 with keys sorted and unique, nesting
+// within MaxDepth and numbers the API server can decode; failing ValidateRaw for key k; or
+// with a metadata.resourceVersion other than none or one the store writes (all Invalid). A
+// missing metadata.namespace is filled from k, as Prepare fills it.
+//
+// The outcome depends on the arguments alone, so every replica decides the same. It costs one
+// Canonical pass, which never reorders canonical input, and one comparison.
+func ValidateCommitted(value []byte, k *messages.ResourceKey) (*Raw, error) {
+	if len(value) > MaxSize {
+		return nil, tooLarge(len(value))
+	}
+	c, err := Canonical(value)
+	if err != nil {
+		if messages.IsInvalid(err) {
+			return nil, err
+		}
+		return nil, invalid("object in the log is not a JSON object (%v): admit objects through a node", err)
+	}
+	if !bytes.Equal(c, value) {
+		return nil, invalid("object in the log is not canonical JSON: admit objects through a node, which writes them canonical")
+	}
+	r, err := ParseRaw(value)
+	if err != nil {
+		return nil, invalid("object in the log is not a JSON object (%v): admit objects through a node", err)
+	}
+	if err := ValidateRaw(r, k); err != nil {
+		return nil, err
+	}
+	if _, err := ParseResourceVersion(r.Meta("resourceVersion")); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ValidateStamps checks the stamps a put or create carries into the log (Command.stamp_uid and
+// stamp_time), which become a new object's metadata.uid and creationTimestamp. Admission always
+// sets both, as the node makes them: a random version 4 UUID in lowercase, 36 characters
+// ("6ba7b810-9dad-41d1-80b4-00c04fd430c8"), and the time in RFC 3339, UTC, to the second
+// ("2024-05-01T10:00:00Z"). Apply refuses (Invalid) stamps of any other form, so an entry
+// appended without admission cannot give an object a malformed uid or timestamp. Only the form
+// is checked: a crafted stamp of the right form passes, and no clock is read.
+func ValidateStamps(uid, creationTimestamp string) error {
+	if !isUUIDv4(uid) {
+		return invalid("stamped uid %q is not a lowercase version 4 UUID such as \"6ba7b810-9dad-41d1-80b4-00c04fd430c8\": admit the command through a node, which stamps it", uid)
+	}
+	if t, err := time.Parse(time.RFC3339, creationTimestamp); err != nil || t.UTC().Format(time.RFC3339) != creationTimestamp {
+		return invalid("stamped creationTimestamp %q is not an RFC 3339 time in UTC to the second such as \"2024-05-01T10:00:00Z\": admit the command through a node, which stamps it", creationTimestamp)
+	}
+	return nil
+}
+
+// isUUIDv4 reports whether s is what a node's newUID makes: 8-4-4-4-12 lowercase hex digits,
+// version 4 and the RFC 4122 variant (10xx).
+func isUUIDv4(s string) bool {
+	if len(s) != 36 || s[14] != '4' || !strings.ContainsRune("89ab", rune(s[19])) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 const (

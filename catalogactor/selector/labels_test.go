@@ -45,6 +45,10 @@ func TestParse(t *testing.T) {
 		{give: "a in (,)", want: "a in ()"},
 		{give: "a in (x,)", want: "a in (,x)"},
 		{give: "a notin (,x)", want: "a notin (,x)"},
+		// labels.Parse refuses "(x,,)" but takes "(x,,,)", a quirk of its list parser; Parse
+		// takes both, as the grammar (VALUE may be empty) does.
+		{give: "a in (x,,)", want: "a in (,x)"},
+		{give: "a in (x,,,)", want: "a in (,x)"},
 
 		// "in" and "notin" are keys or values where no operator is due
 		{give: "in", want: "in"},
@@ -124,6 +128,8 @@ func TestParseErrors(t *testing.T) {
 		{give: strings.Repeat("p", 254) + "/a", want: `the prefix before '/' is 254 characters long; at most 253 are allowed`},
 		{give: "é=1", want: `invalid label key "é"`},
 		{give: "a\x00=1", want: `invalid label key "a\x00"`},
+		// labels.Parse reads a NUL byte as a separator: "a=b\x00" is a=b there.
+		{give: "a=b\x00", want: `invalid value "b\x00" for label key "a"`},
 		{give: "a\vb", want: `invalid label key "a\vb"`},
 
 		// values

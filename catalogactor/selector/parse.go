@@ -13,10 +13,17 @@ import (
 //	key=value  key==value  key!=value  key in (v1,v2)  key notin (v1,v2)  key  !key  key>N  key<N
 //
 // with optional whitespace (space, tab, CR, LF) around tokens. A value may be empty ("key=",
-// "key in (a,)"); "key in ()" is, as in Kubernetes, the set holding only the empty value.
-// Keys must be qualified names ("example.com/name"), values valid label values, and N a
-// non-negative decimal integer. "" and a selector of only whitespace parse to Everything.
-// An error wraps ErrInvalid.
+// "key in (a,)"); "key in ()" is, as in Kubernetes, the set holding only the empty value
+// (labels.Parse reads "()" as {""}, and its doc gives "z notin ()" as valid; its "values set
+// can't be empty" is NewRequirement's, refusing a requirement built with no values, which the
+// string syntax cannot write). Keys must be qualified names ("example.com/name"), values valid
+// label values, and N a non-negative decimal integer. "" and a selector of only whitespace
+// parse to Everything. An error wraps ErrInvalid.
+//
+// Where labels.Parse errs, Parse does not follow: Kubernetes' lexer reads a NUL byte as a
+// separator ("a\x00=b" is a=b there), which Parse refuses as part of a key or value; and
+// Kubernetes refuses a set ending in an even number of commas ("(x,,)") while it takes an odd
+// one ("(x,,,)"), which Parse reads, as the grammar does, as empty values.
 func Parse(s string) (Selector, error) {
 	p := &parser{input: s, toks: lex(s)}
 	if p.peek().kind == tEnd {
