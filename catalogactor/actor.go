@@ -106,6 +106,8 @@ type Config struct {
 	// SyncEvery is how many applied entries may be in Badger's unsynced writes before a sync,
 	// after which the raft actor may drop them from the Raft log.
 	SyncEvery uint64
+	// GCInterval is the pause between two value-log GCs.
+	GCInterval time.Duration
 }
 
 const (
@@ -118,7 +120,11 @@ const (
 	defaultMaxQueuedReads  = 1024
 	defaultMaxWaitingReads = 1024
 	defaultSyncEvery       = 10_000
-	tickInterval           = 100 * time.Millisecond
+	// defaultGCInterval: a GC that finds nothing to rewrite costs a few file samples; one that
+	// rewrites a file is bounded by it (64 MiB). Once a minute keeps an overwrite-heavy node's
+	// value log within a few files of its live data.
+	defaultGCInterval = time.Minute
+	tickInterval      = 100 * time.Millisecond
 )
 
 func (c *Config) withDefaults() {
@@ -131,26 +137,63 @@ func (c *Config) withDefaults() {
 	c.MaxWaitingReads = cmp.Or(c.MaxWaitingReads, defaultMaxWaitingReads)
 	c.ReadWait = cmp.Or(c.ReadWait, DefaultReadWait)
 	c.SyncEvery = cmp.Or(c.SyncEvery, defaultSyncEvery)
+	c.GCInterval = cmp.Or(c.GCInterval, defaultGCInterval)
 }
 
 // Actor is the catalog: the only owner of the Badger state. It applies committed entries in log
-// order, answers the callers waiting on them, and serves reads at a resourceVersion it picks,
-// handing the reading itself to reader goroutines it owns so a long list never holds up writes.
+// order, answers the callers waiting on them, and serves reads at a resourceVersion it picks.
+// Two kinds of goroutine it owns do the slow work, so that no Receive waits on Badger: one
+// applier, which applies a batch of entries at a time (and compacts behind it), and reader
+// goroutines, which run reads at timestamps the actor chose. A read is served at the last
+// applied index while the applier writes the next batch at higher timestamps, which Badger's
+// managed mode keeps invisible to it: a long apply never holds up a get.
 // A storage error panics: the node's supervisor then stops the node rather than restart an
 // empty catalog under its callers.
 type Actor struct {
 	cfg  Config
 	log  *zap.Logger
-	c    *catalog
 	raft *actor.PID // sender of Committed: told Applied and Durable
+
+	// c belongs to the applier goroutine from start on; the actor reads only what the applier
+	// reports, into applied and compacted.
+	c *catalog
+	// applied is the last index the applier finished; every read at or below it sees complete
+	// state. compacted is the oldest readable revision: it moves up when a compaction is handed
+	// to the applier, before it runs, so that no read starts below what it may discard.
+	applied, compacted uint64
+
+	applyJobs chan applyJob    // to the applier; at most one job in flight (applying)
+	applyDone chan applyResult // from the applier; its capacity is the one job in flight
+	applying  bool
+	queue     []*Committed // batches that arrived while one was applied; raft bounds them
 
 	jobs        chan readJob   // to the readers; its capacity is MaxQueuedReads
 	activeReads map[uint64]int // timestamps of reads in flight, which compaction must not pass
 	waiting     []waitingRead  // reads for a resourceVersion not applied yet
 	syncing     bool           // a Badger sync runs
 	synced      uint64         // every entry up to here is on disk in Badger
+	gcRunning   bool           // a value-log GC runs
+	lastGC      time.Time
 	stop        chan struct{}  // closed in Stopping: stops the ticker
-	wg          sync.WaitGroup // readers, ticker, sync
+	wg          sync.WaitGroup // applier, readers, ticker, sync, GC
+}
+
+// applyJob is a batch of committed entries for the applier, and the compaction to run after it
+// (compactTo 0: none) without discarding versions a read in flight still needs (discardTs).
+type applyJob struct {
+	entries   []*raftpb.Entry
+	replyTo   map[uint64]*actor.PID
+	compactTo uint64
+	discardTs uint64
+}
+
+// applyResult is what the applier did with a job.
+type applyResult struct {
+	job      applyJob
+	outcomes []outcome
+	changes  []Change
+	applied  uint64
+	err      error
 }
 
 // readJob is a read handed to a reader goroutine. ts is the oldest timestamp it reads at, which
@@ -176,10 +219,15 @@ func (w waitingRead) timeout(applied uint64, wait time.Duration) any {
 // Internal messages, from goroutines the actor owns to the actor.
 type (
 	readDone struct{ ts uint64 }
+	applied  struct{} // a wake-up: the applier's result is in applyDone
 	tick     struct{}
 	synced   struct {
 		index uint64
 		err   error
+	}
+	gcDone struct {
+		rewrites int
+		err      error
 	}
 )
 
@@ -193,11 +241,20 @@ func New(cfg Config) *actor.Props {
 
 // Receive handles one message.
 func (a *Actor) Receive(ctx actor.Context) {
+	// The applier's result first, whatever the message: reads then see the newest state, and
+	// the next batch starts without waiting behind the messages queued meanwhile.
+	for len(a.applyDone) > 0 {
+		a.finishApply(ctx, <-a.applyDone)
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.start(ctx)
 	case *Committed:
-		a.applyCommitted(ctx, m)
+		a.raft = ctx.Sender()
+		a.queue = append(a.queue, m)
+		a.startApply()
+	case applied:
+		// A wake-up: its content was taken from applyDone above.
 	case *messages.GetRequest:
 		a.read(ctx, m.GetResourceVersion(), func(db *badger.DB, ts uint64) any { return readGet(db, m, ts) },
 			func(s *messages.Status) any { return &messages.GetResult{Status: s} })
@@ -221,6 +278,14 @@ func (a *Actor) Receive(ctx actor.Context) {
 		}
 	case tick:
 		a.expireWaiting(ctx)
+		a.maybeGC(ctx)
+	case gcDone:
+		a.gcRunning, a.lastGC = false, time.Now()
+		if m.err != nil {
+			a.log.Warn("value log GC failed", zap.Error(m.err))
+		} else if m.rewrites > 0 {
+			a.log.Info("value log GC rewrote files", zap.Int("files", m.rewrites))
+		}
 	case synced:
 		a.syncing = false
 		if m.err != nil {
@@ -245,18 +310,32 @@ func (a *Actor) start(ctx actor.Context) {
 	if err != nil {
 		panic(err)
 	}
-	a.c = c
+	a.c, a.applied, a.compacted = c, c.applied, c.compacted
 	a.synced = c.applied
+	a.lastGC = time.Now()
 	a.activeReads = map[uint64]int{}
 	a.jobs = make(chan readJob, a.cfg.MaxQueuedReads)
+	a.applyJobs = make(chan applyJob, 1)
+	a.applyDone = make(chan applyResult, 1)
 	a.stop = make(chan struct{})
 	root, self := ctx.ActorSystem().Root, ctx.Self()
+	a.wg.Add(1)
+	go func() { // the applier: the only goroutine that writes Badger
+		defer a.wg.Done()
+		for j := range a.applyJobs {
+			a.applyDone <- a.c.run(j) // never blocks: one job in flight
+			root.Send(self, applied{})
+		}
+	}()
 	for range a.cfg.Readers {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
 			for j := range a.jobs {
-				root.Send(j.replyTo, j.run(a.cfg.DB, j.ts))
+				res := j.run(a.cfg.DB, j.ts)
+				if j.replyTo != nil {
+					root.Send(j.replyTo, res)
+				}
 				root.Send(self, readDone{j.ts})
 			}
 		}()
@@ -287,63 +366,127 @@ func (a *Actor) shutdown(ctx actor.Context) {
 	}
 	close(a.stop)
 	close(a.jobs)
+	close(a.applyJobs)
 	for _, w := range a.waiting {
-		ctx.Send(w.job.replyTo, w.fail(&messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+		reply(ctx, w.job.replyTo, w.fail(&messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
 			Message: "the node is shutting down: retry on another node"}))
 	}
 	a.waiting = nil
 	a.wg.Wait()
-}
-
-func (a *Actor) applyCommitted(ctx actor.Context, m *Committed) {
-	a.raft = ctx.Sender()
-	outcomes, changes, err := a.c.apply(m.Entries)
-	if err != nil {
-		panic(err)
+	// The batch the applier was on is applied: answer its callers. The batches queued behind it
+	// are committed but not applied here; they will be after a restart.
+	for len(a.applyDone) > 0 {
+		a.finishApply(ctx, <-a.applyDone)
 	}
-	for _, o := range outcomes {
-		if pid := m.ReplyTo[o.index]; pid != nil {
-			ctx.Send(pid, o.result)
+	for _, m := range a.queue {
+		for _, pid := range m.ReplyTo {
+			reply(ctx, pid, &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_TIMEOUT,
+				Message: "the write was committed, but the node stopped before applying it: it takes effect when the node restarts; read the object then"}})
 		}
 	}
+	a.queue = nil
+}
+
+// startApply hands the queued batches to the applier as one job, with the compaction that the
+// applied index will allow once they are applied.
+func (a *Actor) startApply() {
+	if a.applying || len(a.queue) == 0 || a.applyJobs == nil {
+		return
+	}
+	j := applyJob{}
+	for _, m := range a.queue {
+		j.entries = append(j.entries, m.Entries...)
+		for idx, pid := range m.ReplyTo {
+			if j.replyTo == nil {
+				j.replyTo = make(map[uint64]*actor.PID, len(m.ReplyTo))
+			}
+			j.replyTo[idx] = pid
+		}
+	}
+	clear(a.queue)
+	a.queue = a.queue[:0]
+	next := a.applied
+	if len(j.entries) > 0 {
+		next = max(next, j.entries[len(j.entries)-1].GetIndex())
+	}
+	// Never past the applied index of now: reads that start while the job runs read there.
+	if to, ok := compactTarget(next, a.compacted, a.cfg.HistoryRevisions); ok {
+		to = min(to, a.applied)
+		if to > a.compacted {
+			oldest := to
+			for ts := range a.activeReads {
+				oldest = min(oldest, ts)
+			}
+			a.compacted, j.compactTo, j.discardTs = to, to, oldest
+		}
+	}
+	a.applying = true
+	a.applyJobs <- j // never blocks: one job in flight
+}
+
+// finishApply answers the callers of an applied job and tells the hub and raft.
+func (a *Actor) finishApply(ctx actor.Context, r applyResult) {
+	if r.err != nil {
+		panic(r.err)
+	}
+	a.applying = false
+	a.applied = r.applied
+	for _, o := range r.outcomes {
+		reply(ctx, r.job.replyTo[o.index], o.result)
+	}
 	if a.cfg.Watchers != nil {
-		ctx.Send(a.cfg.Watchers, &Changes{Changes: changes, Applied: a.c.applied, Compacted: a.c.compacted})
+		ctx.Send(a.cfg.Watchers, &Changes{Changes: r.changes, Applied: a.applied, Compacted: a.compacted})
 	}
 	a.releaseWaiting(ctx)
-	oldest := a.c.applied
-	for ts := range a.activeReads {
-		oldest = min(oldest, ts)
-	}
-	if err := a.c.compact(oldest); err != nil {
-		panic(fmt.Errorf("catalogactor: compact: %w", err))
-	}
 	if a.raft != nil {
-		ctx.Send(a.raft, &Applied{Index: a.c.applied, Compacted: a.c.compacted})
+		ctx.Send(a.raft, &Applied{Index: a.applied, Compacted: a.compacted})
 	}
 	a.maybeSync(ctx)
+	a.startApply()
 }
 
 func (a *Actor) maybeSync(ctx actor.Context) {
-	if a.syncing || a.c.applied-a.synced < a.cfg.SyncEvery {
+	if a.syncing || a.applied-a.synced < a.cfg.SyncEvery {
 		return
 	}
 	a.syncing = true
-	index, db, root, self := a.c.applied, a.cfg.DB, ctx.ActorSystem().Root, ctx.Self()
+	index, db, root, self := a.applied, a.cfg.DB, ctx.ActorSystem().Root, ctx.Self()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		root.Send(self, synced{index: index, err: db.Sync()})
+		root.Send(self, synced{index: index, err: syncStore(db)})
+	}()
+}
+
+// maybeGC starts a value-log GC when the last one ended GCInterval ago. Badger never runs it by
+// itself, so without it the values it keeps in its value log (those over ValueThreshold) are
+// never reclaimed however often they are overwritten. It runs on a goroutine of its own: one
+// rewrite reads and writes up to one value-log file.
+func (a *Actor) maybeGC(ctx actor.Context) {
+	if a.gcRunning || time.Since(a.lastGC) < a.cfg.GCInterval || a.cfg.DB.Opts().InMemory {
+		return
+	}
+	a.gcRunning = true
+	db, root, self := a.cfg.DB, ctx.ActorSystem().Root, ctx.Self()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		n, err := gcValueLog(db, a.stop)
+		root.Send(self, gcDone{rewrites: n, err: err})
 	}()
 }
 
 // read serves a read at resourceVersion rv (0: the latest applied state): Gone below the
 // compacted revision, a bounded wait above the applied index, else a reader runs it.
 func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) any, fail func(*messages.Status) any) {
+	if ctx.Sender() == nil {
+		return // nobody to answer
+	}
 	switch {
-	case rv != 0 && rv < a.c.compacted:
-		ctx.Respond(fail(&messages.Status{Reason: messages.StatusReason_GONE, ResourceVersion: a.c.compacted,
-			Message: fmt.Sprintf("resourceVersion %d is older than the compacted revision %d: read the latest state (no resourceVersion) and go on from there", rv, a.c.compacted)}))
-	case rv > a.c.applied:
+	case rv != 0 && rv < a.compacted:
+		ctx.Respond(fail(&messages.Status{Reason: messages.StatusReason_GONE, ResourceVersion: a.compacted,
+			Message: fmt.Sprintf("resourceVersion %d is older than the compacted revision %d: read the latest state (no resourceVersion) and go on from there", rv, a.compacted)}))
+	case rv > a.applied:
 		if len(a.waiting) >= a.cfg.MaxWaitingReads {
 			ctx.Respond(fail(&messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
 				Message: fmt.Sprintf("%d reads already wait for resourceVersions this node has not reached: retry shortly", len(a.waiting))}))
@@ -357,7 +500,7 @@ func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) 
 	default:
 		ts := rv
 		if ts == 0 {
-			ts = a.c.applied
+			ts = a.applied
 		}
 		a.dispatch(ctx, readJob{ts: ts, run: run, replyTo: ctx.Sender()}, fail)
 	}
@@ -365,12 +508,12 @@ func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) 
 
 // history serves a watcher's catch-up: the changes after m.From, read at the applied index.
 func (a *Actor) history(ctx actor.Context, m *History) {
-	if m.From < a.c.compacted {
-		ctx.Respond(&HistoryResult{Err: &messages.Error{Reason: messages.StatusReason_GONE, ResourceVersion: a.c.compacted,
-			Message: fmt.Sprintf("resourceVersion %d is older than the compacted revision %d: re-list, then watch from the list's resourceVersion", m.From, a.c.compacted)}})
+	if m.From < a.compacted {
+		ctx.Respond(&HistoryResult{Err: &messages.Error{Reason: messages.StatusReason_GONE, ResourceVersion: a.compacted,
+			Message: fmt.Sprintf("resourceVersion %d is older than the compacted revision %d: re-list, then watch from the list's resourceVersion", m.From, a.compacted)}})
 		return
 	}
-	upTo := a.c.applied
+	upTo := a.applied
 	if m.From >= upTo {
 		ctx.Respond(&HistoryResult{UpTo: upTo})
 		return
@@ -387,7 +530,7 @@ func (a *Actor) dispatch(ctx actor.Context, j readJob, fail func(*messages.Statu
 	case a.jobs <- j:
 		a.activeReads[j.ts]++
 	default:
-		ctx.Send(j.replyTo, fail(&messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+		reply(ctx, j.replyTo, fail(&messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
 			Message: fmt.Sprintf("%d reads are queued on this node: retry shortly", a.cfg.MaxQueuedReads)}))
 	}
 }
@@ -396,7 +539,7 @@ func (a *Actor) dispatch(ctx actor.Context, j readJob, fail func(*messages.Statu
 func (a *Actor) releaseWaiting(ctx actor.Context) {
 	kept := a.waiting[:0]
 	for _, w := range a.waiting {
-		if w.rv <= a.c.applied {
+		if w.rv <= a.applied {
 			a.dispatch(ctx, w.job, w.fail)
 			continue
 		}
@@ -410,10 +553,17 @@ func (a *Actor) expireWaiting(ctx actor.Context) {
 	kept := a.waiting[:0]
 	for _, w := range a.waiting {
 		if now.After(w.deadline) {
-			ctx.Send(w.job.replyTo, w.timeout(a.c.applied, a.cfg.ReadWait))
+			reply(ctx, w.job.replyTo, w.timeout(a.applied, a.cfg.ReadWait))
 			continue
 		}
 		kept = append(kept, w)
 	}
 	a.waiting = kept
+}
+
+// reply sends a result to a caller; a request sent without a sender has none.
+func reply(ctx actor.SenderContext, to *actor.PID, msg any) {
+	if to != nil {
+		ctx.Send(to, msg)
+	}
 }

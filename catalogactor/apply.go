@@ -32,13 +32,13 @@ type Result struct {
 // How the store writes a Result: CREATED, REPLACED and PATCHED store Object at index; DELETED
 // removes the key at index; NO_OP writes nothing and emits no watch event.
 func Apply(prev []byte, cmd *messages.Command, index uint64) (Result, error) {
-	key := cmd.GetKey()
-	if err := object.ValidateKey(key); err != nil {
+	if err := admitted(cmd); err != nil {
 		return Result{}, err
 	}
+	key := cmd.GetKey()
 	switch cmd.GetKind() {
 	case messages.CommandKind_PUT, messages.CommandKind_CREATE, messages.CommandKind_UPDATE:
-		obj, err := parseValue(cmd.GetValue(), key)
+		obj, err := object.ValidateCommitted(cmd.GetValue(), key)
 		if err != nil {
 			return Result{}, err
 		}
@@ -53,7 +53,11 @@ func Apply(prev []byte, cmd *messages.Command, index uint64) (Result, error) {
 				obj.SetMeta("creationTimestamp", cmd.GetStampTime())
 			}
 			obj.SetResourceVersion(index)
-			return Result{Op: messages.ResourceOp_CREATED, ResourceVersion: index, Object: obj.Bytes()}, nil
+			b, err := fits(obj.Bytes())
+			if err != nil {
+				return Result{}, err
+			}
+			return Result{Op: messages.ResourceOp_CREATED, ResourceVersion: index, Object: b}, nil
 		}
 		old, err := parseStored(prev)
 		if err != nil {
@@ -68,7 +72,7 @@ func Apply(prev []byte, cmd *messages.Command, index uint64) (Result, error) {
 				return Result{}, conflict(key, rv, old)
 			}
 		}
-		return replace(prev, old, obj, index, messages.ResourceOp_REPLACED), nil
+		return replace(prev, old, obj, index, messages.ResourceOp_REPLACED)
 
 	case messages.CommandKind_PATCH:
 		if prev == nil {
@@ -95,7 +99,7 @@ func Apply(prev []byte, cmd *messages.Command, index uint64) (Result, error) {
 		if rv := obj.Meta("resourceVersion"); rv != "" && rv != old.Meta("resourceVersion") {
 			return Result{}, conflict(key, rv, old)
 		}
-		return replace(prev, old, obj, index, messages.ResourceOp_PATCHED), nil
+		return replace(prev, old, obj, index, messages.ResourceOp_PATCHED)
 
 	case messages.CommandKind_DELETE:
 		if prev == nil {
@@ -116,49 +120,59 @@ func Apply(prev []byte, cmd *messages.Command, index uint64) (Result, error) {
 		"unknown command kind %v: use put, create, update, patch or delete", cmd.GetKind())
 }
 
-// parseValue reads the object of a put, create or update and checks it names key. The value in
-// the log is canonical JSON (admission made it so), which is what lets the store read and set
-// metadata without decoding the object.
-func parseValue(value []byte, key *messages.ResourceKey) (*object.Raw, error) {
-	if len(value) > object.MaxSize {
-		return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
-			"object is %d bytes, over the limit of %d bytes (1.5 MiB)", len(value), object.MaxSize)
+// admitted checks what admission guarantees of a command, beyond its value (which
+// object.ValidateCommitted checks). An entry can reach the log without admission (a raft message
+// forged by whoever reaches the port, a node of an older version), and what the store holds must
+// not depend on that: the checks read the command alone, so every replica refuses the same
+// entries, each consuming its index.
+func admitted(cmd *messages.Command) error {
+	if r := cmd.GetReason(); r == messages.Reason_REASON_UNSPECIFIED || messages.Reason_name[int32(r)] == "" {
+		return messages.Errorf(messages.StatusReason_INVALID, "command in the log has no reason: admit commands through a node")
 	}
-	obj, err := object.ParseRaw(value)
-	if err != nil || !obj.HasMetadata() {
-		return nil, messages.Errorf(messages.StatusReason_INVALID, "object is not a JSON object with metadata: admit it through a node")
+	if n := len(cmd.GetRequestId()); n > messages.MaxRequestIDBytes {
+		return messages.Errorf(messages.StatusReason_INVALID, "command in the log has a request_id of %d bytes, over the limit of %d: admit commands through a node", n, messages.MaxRequestIDBytes)
 	}
-	if obj.Meta("namespace") == "" && key.GetNamespace() != "" {
-		obj.SetMeta("namespace", key.GetNamespace())
+	if err := object.ValidateKey(cmd.GetKey()); err != nil {
+		return err
 	}
-	if got, want := obj.APIVersion(), object.APIVersion(key.GetGroup(), key.GetVersion()); got != want {
-		return nil, messages.Errorf(messages.StatusReason_INVALID, "key says apiVersion %q but the object says %q: make them agree", want, got)
+	switch cmd.GetKind() {
+	case messages.CommandKind_PUT, messages.CommandKind_CREATE:
+		return object.ValidateStamps(cmd.GetStampUid(), cmd.GetStampTime())
+	case messages.CommandKind_PATCH:
+		if n := len(cmd.GetPatch()); n > object.MaxSize {
+			return messages.Errorf(messages.StatusReason_TOO_LARGE, "patch is %d bytes, over the limit of %d bytes (1.5 MiB)", n, object.MaxSize)
+		}
 	}
-	if got := obj.Kind(); got != key.GetKind() {
-		return nil, messages.Errorf(messages.StatusReason_INVALID, "key says kind %q but the object says %q: make them agree", key.GetKind(), got)
-	}
-	if got := obj.Meta("namespace"); got != key.GetNamespace() {
-		return nil, messages.Errorf(messages.StatusReason_INVALID, "key says namespace %q but the object's metadata.namespace is %q: make them agree", key.GetNamespace(), got)
-	}
-	if got := obj.Meta("name"); got != key.GetName() {
-		return nil, messages.Errorf(messages.StatusReason_INVALID, "key says name %q but the object's metadata.name is %q: make them agree", key.GetName(), got)
-	}
-	return obj, nil
+	return nil
 }
 
 // replace stores obj in place of old. The fields the store owns (uid, creationTimestamp) keep
 // their stored values, as a Kubernetes update keeps them; an object equal to the stored one
 // apart from those is a NoOp and keeps its resourceVersion.
-func replace(prev []byte, old, obj *object.Raw, index uint64, op messages.ResourceOp) Result {
+func replace(prev []byte, old, obj *object.Raw, index uint64, op messages.ResourceOp) (Result, error) {
 	obj.SetMeta("uid", old.Meta("uid"))
 	obj.SetMeta("creationTimestamp", old.Meta("creationTimestamp"))
 	obj.SetMeta("resourceVersion", old.Meta("resourceVersion"))
 	if b := obj.Bytes(); bytes.Equal(b, prev) {
 		rv, _ := object.ParseResourceVersion(old.Meta("resourceVersion"))
-		return Result{Op: messages.ResourceOp_NO_OP, ResourceVersion: rv, Object: prev}
+		return Result{Op: messages.ResourceOp_NO_OP, ResourceVersion: rv, Object: prev}, nil
 	}
 	obj.SetResourceVersion(index)
-	return Result{Op: op, ResourceVersion: index, Object: obj.Bytes()}
+	b, err := fits(obj.Bytes())
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Op: op, ResourceVersion: index, Object: b}, nil
+}
+
+// fits applies the size limit to what would be stored, metadata included: the one limit every
+// read and write of the object is held to.
+func fits(stored []byte) ([]byte, error) {
+	if len(stored) > object.MaxSize {
+		return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
+			"object would be %d bytes as stored (with uid, creationTimestamp and resourceVersion), over the limit of %d bytes (1.5 MiB); store large data elsewhere and reference it", len(stored), object.MaxSize)
+	}
+	return stored, nil
 }
 
 func patch(prev []byte, cmd *messages.Command) (*object.Raw, error) {
@@ -190,6 +204,9 @@ func patch(prev []byte, cmd *messages.Command) (*object.Raw, error) {
 	}
 	// Measure what would be stored: the library's output escapes <, > and & (six bytes each).
 	c, err := object.Canonical(out)
+	if messages.IsInvalid(err) {
+		return nil, err // what the patch wrote the store does not take (bad UTF-8, a number too large)
+	}
 	if err != nil {
 		return nil, messages.Errorf(messages.StatusReason_INVALID, "the patched document is not a JSON object: a patch must leave an object")
 	}

@@ -142,7 +142,7 @@ func parseCommand(t *testing.T, tc applyCase) (*messages.Command, uint64) {
 	}
 	// Admission stamps puts and creates only.
 	if kind == messages.CommandKind_PUT || kind == messages.CommandKind_CREATE {
-		cmd.StampUid = "u-" + opts["index"]
+		cmd.StampUid = fmt.Sprintf("00000000-0000-4000-8000-%012s", opts["index"])
 		cmd.StampTime = "2024-05-01T10:00:00Z"
 	}
 	if v, ok := opts["uid"]; ok {
@@ -292,7 +292,54 @@ func TestApply(t *testing.T) {
 			give:       putCmd(key, []byte(`{"apiVersion":"v1","kind":"Pod"}`)),
 			index:      6,
 			wantReason: messages.StatusReason_INVALID,
-			wantMsg:    "not a JSON object with metadata",
+			wantMsg:    "metadata is missing",
+		},
+		// What admission guarantees, checked again at apply: an entry can reach the log without
+		// admission (a forged raft message), and every replica must refuse it alike.
+		{
+			name:       "value that is not canonical JSON is Invalid",
+			give:       putCmd(key, []byte(`{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a","namespace":"default"}}`)),
+			index:      6,
+			wantReason: messages.StatusReason_INVALID,
+			wantMsg:    "not canonical",
+		},
+		{
+			name:       "value with a NUL and a 0xFF byte is Invalid",
+			give:       putCmd(key, []byte("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\",\"namespace\":\"default\"},\"x\":\"\x00\xff\"}")),
+			index:      6,
+			wantReason: messages.StatusReason_INVALID,
+		},
+		{
+			name: "command without a reason is Invalid",
+			give: &messages.Command{Kind: messages.CommandKind_PUT, Key: key, Value: podValue("default", "a", "", ""),
+				StampUid: testUID("a"), StampTime: "2024-05-01T10:00:00Z"},
+			index:      6,
+			wantReason: messages.StatusReason_INVALID,
+			wantMsg:    "no reason",
+		},
+		{
+			name: "command with an oversized request_id is Invalid",
+			give: &messages.Command{Kind: messages.CommandKind_DELETE, Key: key, Reason: messages.Reason_OPERATOR,
+				RequestId: strings.Repeat("r", messages.MaxRequestIDBytes+1)},
+			index:      6,
+			wantReason: messages.StatusReason_INVALID,
+			wantMsg:    "request_id",
+		},
+		{
+			name: "put with a uid stamp admission would not make is Invalid",
+			give: &messages.Command{Kind: messages.CommandKind_PUT, Key: key, Value: podValue("default", "a", "", ""),
+				Reason: messages.Reason_OPERATOR, StampUid: "../../etc", StampTime: "2024-05-01T10:00:00Z"},
+			index:      6,
+			wantReason: messages.StatusReason_INVALID,
+			wantMsg:    "stamped uid",
+		},
+		{
+			name: "patch over the size limit is TooLarge",
+			prev: stored5,
+			give: &messages.Command{Kind: messages.CommandKind_PATCH, Key: key, Reason: messages.Reason_OPERATOR,
+				PatchType: messages.PatchType_MERGE_PATCH, Patch: []byte(`{"s":"` + strings.Repeat("p", object.MaxSize) + `"}`)},
+			index:      6,
+			wantReason: messages.StatusReason_TOO_LARGE,
 		},
 		{
 			name:       "value that is not JSON is Invalid",
@@ -342,11 +389,19 @@ func TestApply(t *testing.T) {
 		{
 			name:       "merge patch keeps numbers exactly",
 			prev:       stored5,
-			give:       mergePatchCmd(key, `{"spec":{"g":98765432109876543210987.000,"e":1e400}}`),
+			give:       mergePatchCmd(key, `{"spec":{"g":98765432109876543210987.000,"e":1e300}}`),
 			index:      6,
 			wantOp:     messages.ResourceOp_PATCHED,
 			wantRV:     6,
-			wantObject: `{"apiVersion":"v1","kind":"Pod","metadata":{"creationTimestamp":"2024-05-01T10:00:00Z","labels":{"app":"web"},"name":"a","namespace":"default","resourceVersion":"6","uid":"u-5"},"spec":{"big":12345678901234567890123,"e":1e400,"f":1.50,"g":98765432109876543210987.000,"list":[1,2,3],"n":1}}`,
+			wantObject: `{"apiVersion":"v1","kind":"Pod","metadata":{"creationTimestamp":"2024-05-01T10:00:00Z","labels":{"app":"web"},"name":"a","namespace":"default","resourceVersion":"6","uid":"u-5"},"spec":{"big":12345678901234567890123,"e":1e300,"f":1.50,"g":98765432109876543210987.000,"list":[1,2,3],"n":1}}`,
+		},
+		{
+			name:       "a merge patch writing a number no float64 holds is Invalid",
+			prev:       stored5,
+			give:       mergePatchCmd(key, `{"spec":{"e":1e400}}`),
+			index:      6,
+			wantReason: messages.StatusReason_INVALID,
+			wantMsg:    "too large for a float64",
 		},
 		{
 			name:       "a merge patch that is not an object is Invalid",
@@ -462,7 +517,7 @@ func TestApply(t *testing.T) {
 		{
 			name:       "create of a stored key is AlreadyExists",
 			prev:       stored5,
-			give:       &messages.Command{Kind: messages.CommandKind_CREATE, Key: key, Value: podValue("default", "a", "", ""), Reason: messages.Reason_OPERATOR},
+			give:       &messages.Command{Kind: messages.CommandKind_CREATE, Key: key, Value: podValue("default", "a", "", ""), Reason: messages.Reason_OPERATOR, StampUid: testUID("a"), StampTime: "2024-05-01T10:00:00Z"},
 			index:      6,
 			wantReason: messages.StatusReason_ALREADY_EXISTS,
 			wantMsg:    "already exists",

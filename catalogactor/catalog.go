@@ -111,7 +111,13 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 		}
 		cmd, err := messages.DecodeEntry(e.GetData())
 		if err != nil {
-			return nil, nil, fmt.Errorf("catalogactor: entry %d: %w", idx, err)
+			// The same bytes are in every replica's log, so every replica refuses them alike:
+			// the index is consumed and nothing changes. Stopping instead would stop at every
+			// restart, on every node, since the entry stays in the log.
+			c.log.Warn("committed entry is not a kstore command: skipped", zap.Uint64("index", idx),
+				zap.Int("bytes", len(e.GetData())), zap.Error(err))
+			outcomes = append(outcomes, outcome{idx, &messages.CommandResult{Status: messages.StatusOf(err)}})
+			continue
 		}
 		if first {
 			txn = c.db.NewTransactionAt(c.applied, false)
@@ -128,7 +134,10 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 			}
 		}
 		res, err := Apply(prev, cmd, idx)
-		result := &messages.CommandResult{RequestId: cmd.GetRequestId()}
+		result := &messages.CommandResult{}
+		if len(cmd.GetRequestId()) <= messages.MaxRequestIDBytes {
+			result.RequestId = cmd.GetRequestId()
+		}
 		if err != nil {
 			result.Status = messages.StatusOf(err)
 			outcomes = append(outcomes, outcome{idx, result})
@@ -172,19 +181,45 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 	return outcomes, changes, nil
 }
 
-// compact drops history older than the retained window: it moves the compacted revision up to
-// applied-retain, removes the change log below it and lets Badger discard object versions below
-// it, but never past oldestRead, the oldest timestamp a read in progress uses.
+// run applies a job's entries, then its compaction: what the applier goroutine does.
+func (c *catalog) run(j applyJob) applyResult {
+	outcomes, changes, err := c.apply(j.entries)
+	if err == nil && j.compactTo > c.compacted {
+		err = c.compactTo(j.compactTo, j.discardTs)
+		if err != nil {
+			err = fmt.Errorf("catalogactor: compact to %d: %w", j.compactTo, err)
+		}
+	}
+	return applyResult{job: j, outcomes: outcomes, changes: changes, applied: c.applied, err: err}
+}
+
+// compactTarget is the compacted revision that applied allows, when it is due: the window's
+// start, moved in steps of a hundredth of the window, so that the compacted revision lags the
+// window by at most that and a batch of writes does not pay for a compaction every time.
+func compactTarget(applied, compacted, retain uint64) (uint64, bool) {
+	if applied <= retain {
+		return 0, false
+	}
+	to := applied - retain
+	if to < compacted+max(retain/100, 1) {
+		return 0, false
+	}
+	return to, true
+}
+
+// compact drops the history that the retained window leaves behind, when it is due, but never
+// discards a version that oldestRead, the oldest timestamp a read in progress uses, still sees.
 func (c *catalog) compact(oldestRead uint64) error {
-	if c.applied <= c.retain {
+	to, ok := compactTarget(c.applied, c.compacted, c.retain)
+	if !ok {
 		return nil
 	}
-	to := c.applied - c.retain
-	// Compact in steps of a hundredth of the window: the compacted revision lags the window by
-	// at most that, and a batch of writes does not pay for a compaction every time.
-	if to < c.compacted+max(c.retain/100, 1) {
-		return nil
-	}
+	return c.compactTo(to, min(to, oldestRead))
+}
+
+// compactTo moves the compacted revision up to to: it removes the change log below it and lets
+// Badger discard object versions below discardTs (at most to).
+func (c *catalog) compactTo(to, discardTs uint64) error {
 	wb := c.db.NewManagedWriteBatch()
 	defer wb.Cancel()
 	// Change log records are single-version keys, so Badger's discard alone never drops them.
@@ -200,7 +235,7 @@ func (c *catalog) compact(oldestRead uint64) error {
 		return err
 	}
 	c.compacted = to
-	c.db.SetDiscardTs(min(to, oldestRead))
+	c.db.SetDiscardTs(min(to, discardTs))
 	return nil
 }
 

@@ -71,7 +71,7 @@ func podValue(ns, name, labels, spec string) []byte {
 // putCmd is a PUT of value under key with the stamps admission would set.
 func putCmd(key *messages.ResourceKey, value []byte) *messages.Command {
 	return &messages.Command{Kind: messages.CommandKind_PUT, Key: key, Value: value, Reason: messages.Reason_OPERATOR,
-		StampUid: "uid-" + key.GetName(), StampTime: "2024-05-01T10:00:00Z"}
+		StampUid: testUID(key.GetName()), StampTime: "2024-05-01T10:00:00Z"}
 }
 
 func mergePatchCmd(key *messages.ResourceKey, patch string) *messages.Command {
@@ -180,3 +180,13 @@ func diffVersions(a, b []version) string {
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// testUID is a stamp uid of the form admission makes (a version 4 UUID), the same for the same
+// name, so expected objects can spell it.
+func testUID(name string) string {
+	var n uint64
+	for _, c := range []byte(name) {
+		n = n*131 + uint64(c)
+	}
+	return fmt.Sprintf("00000000-0000-4000-8000-%012x", n&(1<<48-1))
+}

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -82,9 +85,16 @@ func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 type StoreOptions struct {
 	Dir    string
 	Logger *zap.Logger
+	// MemTableSize is the size of Badger's memtables; 0 takes DefaultMemTableSize. Below 8 MiB
+	// the value threshold shrinks with it, as Badger requires.
+	MemTableSize int64
 	// InMemory keeps everything in memory (tests only).
 	InMemory bool
 }
+
+// DefaultMemTableSize is Badger's own default: a transaction may hold about 15% of it, which
+// leaves room for the largest object (1.5 MiB) in a batch of others.
+const DefaultMemTableSize = 64 << 20
 
 // OpenStore opens (creating when missing) the catalog's Badger database in managed mode. Badger
 // takes a lock on the directory: a second process opening it fails.
@@ -103,6 +113,11 @@ func OpenStore(o StoreOptions) (*badger.DB, error) {
 		WithCompression(options.Snappy).
 		WithMetricsEnabled(false).
 		WithInMemory(o.InMemory)
+	if o.MemTableSize > 0 {
+		// Badger refuses a value threshold above its largest batch, 15% of the memtable.
+		opts = opts.WithMemTableSize(o.MemTableSize).
+			WithValueThreshold(min(opts.ValueThreshold, o.MemTableSize*15/100/2))
+	}
 	if o.InMemory {
 		opts = opts.WithDir("").WithValueDir("")
 	}
@@ -146,3 +161,89 @@ func (l badgerLogger) Errorf(f string, a ...any)   { l.s.Errorf("badger: "+f, a.
 func (l badgerLogger) Warningf(f string, a ...any) { l.s.Warnf("badger: "+f, a...) }
 func (l badgerLogger) Infof(f string, a ...any)    { l.s.Debugf("badger: "+f, a...) }
 func (l badgerLogger) Debugf(f string, a ...any)   { l.s.Debugf("badger: "+f, a...) }
+
+// syncStore makes everything Badger has written so far durable, which DB.Sync alone does not:
+// it syncs the active memtable's write-ahead log and the value log, but a memtable Badger
+// rotated out (up to MemTableSize of writes, tens of thousands of entries) stays in the page
+// cache until it is flushed to a table, and a power loss then loses it. Once the Raft log is
+// compacted behind Durable, those entries exist nowhere else. So after DB.Sync, every file in
+// Badger's directories is fsynced (an fsync of a file that has nothing dirty costs one system
+// call), then the directories themselves, for files created since the last sync. A file that
+// vanishes meanwhile was a memtable's log flushed to a table, which Badger syncs before it
+// deletes the log.
+func syncStore(db *badger.DB) error {
+	if err := db.Sync(); err != nil {
+		return err
+	}
+	o := db.Opts()
+	if o.InMemory {
+		return nil
+	}
+	dirs := []string{o.Dir}
+	if o.ValueDir != o.Dir {
+		dirs = append(dirs, o.ValueDir)
+	}
+	for _, dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncDir fsyncs every regular file in dir, then dir.
+func syncDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if err := syncFile(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return syncFile(dir)
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("catalogactor: fsync %s: %w", path, err)
+	}
+	return nil
+}
+
+// gcValueLog rewrites value-log files of which at least half is garbage, until none is left or
+// stop is closed, and reports how many it rewrote. In managed mode Badger keeps every version
+// at or above the discard timestamp (the compacted revision), so GC never takes history a read
+// may still ask for.
+func gcValueLog(db *badger.DB, stop <-chan struct{}) (int, error) {
+	const discardRatio = 0.5 // rewrite a file once half of it is garbage, as Badger's docs advise
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return n, nil
+		default:
+		}
+		err := db.RunValueLogGC(discardRatio)
+		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}

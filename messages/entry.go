@@ -40,11 +40,16 @@ func EntryProposalID(data []byte) (id uint64, ok bool) {
 // DecodeEntry reads the command of entry data.
 func DecodeEntry(data []byte) (*Command, error) {
 	if len(data) < entryHeader || data[0] != entryFormat {
-		return nil, Errorf(StatusReason_INTERNAL, "raft entry of %d bytes is not a kstore command (format byte %v)", len(data), data[:min(len(data), 1)])
+		return nil, Errorf(StatusReason_INVALID, "raft entry of %d bytes is not a kstore command (format byte %v)", len(data), data[:min(len(data), 1)])
 	}
 	c := &Command{}
 	if err := proto.Unmarshal(data[entryHeader:], c); err != nil {
-		return nil, Errorf(StatusReason_INTERNAL, "raft entry does not decode as a command: %v", err)
+		return nil, Errorf(StatusReason_INVALID, "raft entry does not decode as a command: %v", err)
 	}
 	return c, nil
 }
+
+// MaxRequestIDBytes bounds Command.request_id: it is stored in the Raft log with the command and
+// echoed in its result, so an unbounded one costs the log and every reply. Kubernetes request
+// ids and UUIDs are under 64 bytes; 256 leaves room for a caller's own prefix.
+const MaxRequestIDBytes = 256
