@@ -31,6 +31,7 @@ const maxMessageBytes = 512 << 20
 type System struct {
 	*actor.ActorSystem
 	Remote *remote.Remote
+	guard  *guard // filters what other processes send (guard.go); Protect adds to it
 }
 
 // NewSystem starts an actor system listening on listen ("host:port"; port 0 picks a free one).
@@ -60,18 +61,20 @@ func NewSystem(listen string, logger *zap.Logger) (*System, error) {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(debugOnly{zapslog.NewHandler(logger.Core(), zapslog.WithName("protoactor"))})
 	}))
+	g := newGuard(sys, logger)
 	r := remote.NewRemote(sys, remote.Configure(host, port,
-		remote.WithServerOptions(grpc.MaxRecvMsgSize(maxMessageBytes)),
-		remote.WithDialOptions(
+		remote.WithServerOptions(grpc.MaxRecvMsgSize(maxMessageBytes),
+			grpc.ChainStreamInterceptor(g.stream), grpc.ChainUnaryInterceptor(g.unary)),
+		remote.WithDialOptions(append([]grpc.DialOption{
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
-		),
+		}, endpointDialOptions()...)...),
 	))
 	if err := startRemote(r); err != nil {
 		sys.Shutdown()
 		return nil, fmt.Errorf("actors: cannot listen on %s: %w", listen, err)
 	}
-	return &System{ActorSystem: sys, Remote: r}, nil
+	return &System{ActorSystem: sys, Remote: r, guard: g}, nil
 }
 
 func startRemote(r *remote.Remote) (err error) {
