@@ -4,10 +4,11 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kstore/kstore/catalogactor/object"
 	"github.com/kstore/kstore/messages"
@@ -17,14 +18,19 @@ import (
 // JSON, a missing namespace is filled from the key) and the stamps set that applying it may
 // need. Bad input stops here, so it never enters the Raft log.
 func admit(in *messages.Command, now time.Time) (*messages.Command, error) {
-	cmd := proto.Clone(in).(*messages.Command)
-	if _, ok := messages.Reason_name[int32(cmd.GetReason())]; !ok || cmd.GetReason() == messages.Reason_REASON_UNSPECIFIED {
+	if len(in.GetRequestId()) > messages.MaxRequestIDBytes {
+		return nil, messages.Errorf(messages.StatusReason_INVALID,
+			"request_id is %d bytes, over the limit of %d: use a short id such as a UUID", len(in.GetRequestId()), messages.MaxRequestIDBytes)
+	}
+	if _, ok := messages.Reason_name[int32(in.GetReason())]; !ok || in.GetReason() == messages.Reason_REASON_UNSPECIFIED {
 		return nil, messages.Errorf(messages.StatusReason_INVALID,
 			"command has no reason: give one of operator, controller, garbage_collector, admission, scheduler")
 	}
-	switch cmd.GetKind() {
+	// Only the fields the kind uses go into the log; the stamps are the node's to set.
+	cmd := &messages.Command{Kind: in.GetKind(), Key: in.GetKey(), Reason: in.GetReason(), RequestId: in.GetRequestId()}
+	switch in.GetKind() {
 	case messages.CommandKind_PUT, messages.CommandKind_CREATE, messages.CommandKind_UPDATE:
-		obj, err := object.Prepare(cmd.GetValue(), cmd.GetKey())
+		obj, err := object.Prepare(in.GetValue(), in.GetKey())
 		if err != nil {
 			return nil, err
 		}
@@ -32,34 +38,58 @@ func admit(in *messages.Command, now time.Time) (*messages.Command, error) {
 		if _, err := object.ParseResourceVersion(rv); err != nil {
 			return nil, err
 		}
-		if cmd.GetKind() == messages.CommandKind_CREATE && rv != "" {
+		if in.GetKind() == messages.CommandKind_CREATE && rv != "" {
 			return nil, messages.Errorf(messages.StatusReason_INVALID,
 				"metadata.resourceVersion must not be set on create: remove it, or use replace (update) to change an existing object")
 		}
 		cmd.Value = obj.Bytes()
-		if len(cmd.Value) > object.MaxSize {
-			return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
-				"object is %d bytes, over the limit of %d bytes (1.5 MiB)", len(cmd.Value), object.MaxSize)
-		}
-		if cmd.GetKind() != messages.CommandKind_UPDATE {
+		if in.GetKind() != messages.CommandKind_UPDATE {
 			cmd.StampUid = newUID()
 			cmd.StampTime = now.UTC().Format(time.RFC3339)
 		}
-	case messages.CommandKind_PATCH:
-		if err := object.ValidateKey(cmd.GetKey()); err != nil {
+		if err := fitsStored(obj, cmd); err != nil {
 			return nil, err
 		}
+	case messages.CommandKind_PATCH:
+		if err := object.ValidateKey(in.GetKey()); err != nil {
+			return nil, err
+		}
+		cmd.Patch, cmd.PatchType, cmd.ResourceVersion = in.GetPatch(), in.GetPatchType(), in.GetResourceVersion()
 		if err := checkPatch(cmd); err != nil {
 			return nil, err
 		}
 	case messages.CommandKind_DELETE:
-		if err := object.ValidateKey(cmd.GetKey()); err != nil {
+		if err := object.ValidateKey(in.GetKey()); err != nil {
 			return nil, err
 		}
+		cmd.ResourceVersion = in.GetResourceVersion()
 	default:
 		return nil, messages.Errorf(messages.StatusReason_INVALID, "command has no kind: use put, create, update, patch or delete")
 	}
 	return cmd, nil
+}
+
+// maxResourceVersion is the longest resourceVersion the store can write.
+var maxResourceVersion = strconv.FormatUint(math.MaxUint64, 10)
+
+// fitsStored refuses an object that would be over the size limit as stored: with the uid and
+// creationTimestamp a create adds, and a resourceVersion of any length. The catalog applies the
+// same limit to the bytes it stores (for an update, whose uid comes from the stored object, that
+// is the only check that can be exact), so an object that is accepted can always be read and
+// written back.
+func fitsStored(obj *object.Raw, cmd *messages.Command) error {
+	if obj.Meta("uid") == "" && cmd.GetStampUid() != "" {
+		obj.SetMeta("uid", cmd.GetStampUid())
+	}
+	if obj.Meta("creationTimestamp") == "" && cmd.GetStampTime() != "" {
+		obj.SetMeta("creationTimestamp", cmd.GetStampTime())
+	}
+	obj.SetMeta("resourceVersion", maxResourceVersion)
+	if n := len(obj.Bytes()); n > object.MaxSize {
+		return messages.Errorf(messages.StatusReason_TOO_LARGE,
+			"object is %d bytes with the metadata the store adds (uid, creationTimestamp, resourceVersion), over the limit of %d bytes (1.5 MiB); store large data elsewhere and reference it", n, object.MaxSize)
+	}
+	return nil
 }
 
 func checkPatch(cmd *messages.Command) error {

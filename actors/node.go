@@ -39,6 +39,16 @@ type Config struct {
 	// LogCompaction tunes when the Raft log drops what the catalog holds on disk; zero fields
 	// take the defaults. Tests make it small to exercise compaction.
 	LogCompaction LogCompaction
+	// MaxInflightProposals bounds the writes waiting to commit; beyond it a write gets
+	// Unavailable at once (default raftactor.DefaultMaxInflightProposals).
+	MaxInflightProposals int
+	// MemTableSize is the size of Badger's memtables (default catalogactor.DefaultMemTableSize);
+	// tests make it small so that memtables rotate and flush often.
+	MemTableSize int64
+	// DiskReserve is the free space, in bytes, the data dir's file system must keep: writes are
+	// refused below it and the node does not start below it. 0 takes DefaultDiskReserve;
+	// negative turns the reserve off.
+	DiskReserve int64
 }
 
 // LogCompaction: the catalog syncs Badger every SyncEvery applied entries; once CompactAfter
@@ -60,6 +70,7 @@ func (c *Config) withDefaults() {
 	c.Listen = cmp.Or(c.Listen, DefaultListen)
 	c.NodeID = cmp.Or(c.NodeID, 1)
 	c.Name = cmp.Or(c.Name, DefaultName)
+	c.DiskReserve = cmp.Or(c.DiskReserve, DefaultDiskReserve)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -94,6 +105,11 @@ func Start(cfg Config) (*Node, error) {
 		unlock(lock)
 		return nil, err
 	}
+	// The node's own actors take nothing from outside but raft's messages from peers; clients
+	// talk to the node actor, and to the watchers it starts for them.
+	sys.Protect(cfg.Name+"/raft", "raftpb.Message")
+	sys.Protect(cfg.Name + "/catalog")
+	sys.Protect(cfg.Name + "/watch")
 	n, err := spawn(sys.ActorSystem, cfg, lock)
 	if err != nil {
 		sys.Close()
@@ -104,7 +120,9 @@ func Start(cfg Config) (*Node, error) {
 }
 
 // Spawn runs a node inside an existing actor system: a library user's own system, with or
-// without remote. Stop stops the node's actors and releases its data dir; the system is the
+// without remote. A system made with NewSystem should Protect the node's internal actors
+// (name/raft, name/catalog, name/watch) as Start does; another system's remote, if it has one,
+// lets any peer reach them. Stop stops the node's actors and releases its data dir; the system is the
 // caller's to shut down.
 func Spawn(system *actor.ActorSystem, cfg Config) (*Node, error) {
 	cfg.withDefaults()
@@ -122,36 +140,57 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 		}
 	}()
 	log := cfg.Logger.With(zap.Uint64("node", cfg.NodeID))
+	// Check every setting before a file is touched: a bad one fails here with its name.
+	rcfg := raftactor.Config{NodeID: cfg.NodeID, Logger: log, MaxInflightProposals: cfg.MaxInflightProposals,
+		CompactAfter: cfg.LogCompaction.CompactAfter, KeepEntries: cfg.LogCompaction.KeepEntries}
+	if err := rcfg.Check(); err != nil {
+		return nil, fmt.Errorf("kstore: %w", err)
+	}
+	reserve := uint64(max(cfg.DiskReserve, 0))
+	if err := checkStartSpace(cfg.DataDir, reserve); err != nil {
+		return nil, err
+	}
 	rlog, err := raftactor.OpenLog(filepath.Join(cfg.DataDir, "raft"), []uint64{cfg.NodeID}, log) // a single voter, until cluster/ adds peers
 	if err != nil {
 		return nil, fmt.Errorf("kstore: open raft log in %s: %w", cfg.DataDir, err)
 	}
-	db, err := catalogactor.OpenStore(catalogactor.StoreOptions{Dir: filepath.Join(cfg.DataDir, "catalog"), Logger: log})
+	db, err := catalogactor.OpenStore(catalogactor.StoreOptions{Dir: filepath.Join(cfg.DataDir, "catalog"), Logger: log,
+		MemTableSize: cfg.MemTableSize})
 	if err != nil {
 		rlog.WAL.Close()
 		return nil, fmt.Errorf("kstore: open catalog in %s: %w", cfg.DataDir, err)
 	}
 	n = &Node{cfg: cfg, system: system, lock: lock, failed: make(chan error, 1), done: make(chan struct{})}
+	fail := func(err error) {
+		select {
+		case n.failed <- err:
+		default: // the first failure is the one reported
+		}
+	}
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &nodeActor{
 			log:   log,
+			fail:  fail,
+			disk:  &diskSpace{dir: cfg.DataDir, reserve: reserve},
 			watch: watcheractor.NewHub(cfg.Watch),
 			catalog: func(watch *actor.PID) *actor.Props {
 				return catalogactor.New(catalogactor.Config{DB: db, Watchers: watch, Logger: log, HistoryRevisions: cfg.HistoryRevisions,
 					SyncEvery: cfg.LogCompaction.SyncEvery})
 			},
 			raft: func(catalog *actor.PID) *actor.Props {
-				return raftactor.New(raftactor.Config{NodeID: cfg.NodeID, Log: rlog, Catalog: catalog, Logger: log,
-					CompactAfter: cfg.LogCompaction.CompactAfter, KeepEntries: cfg.LogCompaction.KeepEntries})
+				c := rcfg
+				c.Log, c.Catalog = rlog, catalog
+				props, err := raftactor.New(c)
+				if err != nil {
+					panic(err) // unreachable: rcfg passed Check above
+				}
+				return props
 			},
 		}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
 		// A raft or catalog actor that failed has lost track of its state; restarting it empty
 		// under callers' pending requests would be worse than stopping the node.
-		select {
-		case n.failed <- fmt.Errorf("kstore: node %d failed: %v", cfg.NodeID, reason):
-		default:
-		}
+		fail(fmt.Errorf("kstore: node %d failed: %v", cfg.NodeID, reason))
 		return actor.StopDirective
 	})))
 	pid, err := system.Root.SpawnNamed(props, cfg.Name)
@@ -169,7 +208,13 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	voters := []uint64{cfg.NodeID}
 	err = waitReady(system.Root, pid, len(voters) == 1)
 	if err != nil {
-		n.stop(nil)
+		select {
+		case ferr := <-n.failed: // the reason it did not answer
+			n.stop(ferr)
+		default:
+			n.stop(nil)
+		}
+		n.wg.Wait()
 		if ferr := n.Err(); ferr != nil {
 			return nil, ferr
 		}

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -25,7 +26,11 @@ type (
 // and stamps them, then hands them to raft), routes reads to the catalog and status to raft, and
 // supervises both. It holds no state beyond its children's PIDs.
 type nodeActor struct {
-	log      *zap.Logger
+	log *zap.Logger
+	// fail reports that the node can no longer serve and must stop: an internal actor stopped
+	// without being asked to, or this actor did (a Stop or Poison that reached it).
+	fail     func(error)
+	disk     *diskSpace // free space of the data dir, measured by a goroutine this actor owns
 	watch    *actor.Props
 	catalog  func(watch *actor.PID) *actor.Props
 	raft     func(catalog *actor.PID) *actor.Props
@@ -34,8 +39,16 @@ type nodeActor struct {
 }
 
 func (a *nodeActor) Receive(ctx actor.Context) {
+	if ctx.Sender() == nil && needsReply(ctx.Message()) {
+		// A request sent with Send rather than Request: there is no one to answer, and the
+		// reply paths below the intake all assume a caller. Commands are the exception: a
+		// command sent without a sender is carried out, its result goes nowhere.
+		a.log.Debug("request without a sender dropped", zap.String("type", fmt.Sprintf("%T", ctx.Message())))
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		a.disk.start(ctx.ActorSystem().Root, ctx.Self())
 		// The watch hub first, the catalog hands it changes; the catalog before raft, which
 		// hands it committed entries from its first Ready on.
 		var err error
@@ -51,12 +64,15 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		}
 	case *messages.Command:
 		if a.stopping {
-			ctx.Respond(&messages.CommandResult{RequestId: m.GetRequestId(), Status: shuttingDown})
+			ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: shuttingDown})
 			return
 		}
 		cmd, err := admit(m, time.Now())
+		if err == nil {
+			err = a.disk.admit(len(cmd.GetValue()) + len(cmd.GetPatch()))
+		}
 		if err != nil {
-			ctx.Respond(&messages.CommandResult{RequestId: m.GetRequestId(), Status: messages.StatusOf(err)})
+			ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: messages.StatusOf(err)})
 			return
 		}
 		ctx.Send(a.kids.raft, &raftactor.Propose{Command: cmd, ReplyTo: ctx.Sender()})
@@ -88,8 +104,40 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case stopIntake:
 		a.stopping = true
 		ctx.Respond(a.kids)
+	case *actor.Terminated:
+		// A child stopped. During a stop that is the plan; otherwise the node lost a part it
+		// cannot serve without (the supervisor reports failures it saw itself first).
+		if !a.stopping {
+			a.fail(fmt.Errorf("kstore: internal actor %s stopped while the node was serving", m.GetWho().GetId()))
+		}
+	case measured:
+		a.disk.update(m)
+	case *actor.Stopping:
+		a.disk.close()
+		if !a.stopping {
+			a.stopping = true
+			a.fail(fmt.Errorf("kstore: the node actor %s was stopped from outside the node's own shutdown", ctx.Self().GetId()))
+		}
 	}
+}
+
+// needsReply reports whether m is a request whose answer goes to its sender.
+func needsReply(m any) bool {
+	switch m.(type) {
+	case *messages.GetRequest, *messages.ListRequest, *messages.WatchRequest, *messages.StatusRequest:
+		return true
+	}
+	return false
 }
 
 var shuttingDown = &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
 	Message: "the node is shutting down: retry on another node, or once it is back"}
+
+// echoID is the request id a refusal echoes: none when it is over the bound, which is one of
+// the reasons for refusing.
+func echoID(m *messages.Command) string {
+	if id := m.GetRequestId(); len(id) <= messages.MaxRequestIDBytes {
+		return id
+	}
+	return ""
+}

@@ -19,6 +19,13 @@ type serveOptions struct {
 	listen           string
 	nodeID           uint64
 	historyRevisions uint64
+	diskReserve      int64
+
+	// Tuning for tests that need a long history or many memtable flushes in a short run;
+	// hidden from --help (zero: the defaults).
+	syncEvery, compactAfter, keepEntries uint64
+	maxInflight                          int
+	memTableSize                         int64
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -38,8 +45,13 @@ Logs go to stderr as JSON lines (zap's production format with ISO 8601 times), o
 event, so that a log collector can parse them.
 
 On SIGINT or SIGTERM the node stops in order and serve exits 0; a second signal ends the
-process at once. When the node stops by itself (a storage failure), serve prints the error and
-exits 1. Startup failures (data dir in use, address in use) print "Error: ..." and exit 1.`,
+process at once. When the node stops by itself (a storage failure, an internal actor that
+stopped), serve prints the error and exits 1. Startup failures (data dir in use, address in
+use, less free disk than --disk-reserve-bytes) print "Error: ..." and exit 1.
+
+While the data dir's disk has less free space than --disk-reserve-bytes, writes are refused
+with Unavailable and reads go on: Badger writes through memory maps, and a full disk would
+kill the process at every start until space is freed.`,
 		Example: `  # A node in ./kstore-data on 127.0.0.1:7450.
   kstore serve
 
@@ -56,6 +68,16 @@ exits 1. Startup failures (data dir in use, address in use) print "Error: ..." a
 	f.Uint64Var(&o.nodeID, "node-id", 1, "this node's Raft id, non-zero")
 	f.Uint64Var(&o.historyRevisions, "history-revisions", catalogactor.DefaultHistoryRevisions,
 		"how many revisions behind the newest stay readable (get and list --resource-version, continue tokens); older ones are Gone")
+	f.Int64Var(&o.diskReserve, "disk-reserve-bytes", actors.DefaultDiskReserve,
+		"free space the data dir's disk must keep: below it writes are refused (Unavailable) and the node does not start; 0 turns the reserve off")
+	f.Uint64Var(&o.syncEvery, "catalog-sync-every", 0, "entries applied between two syncs of the catalog (tests)")
+	f.Uint64Var(&o.compactAfter, "raft-compact-after", 0, "synced entries in the Raft log before it is compacted (tests)")
+	f.Uint64Var(&o.keepEntries, "raft-keep-entries", 0, "entries a compaction keeps in the Raft log (tests)")
+	f.IntVar(&o.maxInflight, "max-inflight-proposals", 0, "writes waiting to commit before more are refused (tests)")
+	f.Int64Var(&o.memTableSize, "badger-memtable-size", 0, "size of the catalog's memtables in bytes (tests)")
+	for _, name := range []string{"catalog-sync-every", "raft-compact-after", "raft-keep-entries", "max-inflight-proposals", "badger-memtable-size"} {
+		_ = f.MarkHidden(name)
+	}
 	return cmd
 }
 
@@ -65,6 +87,13 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 	}
 	if o.historyRevisions == 0 {
 		return invalid("--history-revisions must be at least 1")
+	}
+	if o.diskReserve < 0 {
+		return invalid("--disk-reserve-bytes must not be negative: give 0 to turn the reserve off")
+	}
+	reserve := o.diskReserve
+	if reserve == 0 {
+		reserve = -1 // off; actors.Config takes 0 as the default
 	}
 	level, err := g.level()
 	if err != nil {
@@ -79,6 +108,11 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 		NodeID:           o.nodeID,
 		Logger:           logger,
 		HistoryRevisions: o.historyRevisions,
+		DiskReserve:      reserve,
+		LogCompaction: actors.LogCompaction{
+			SyncEvery: o.syncEvery, CompactAfter: o.compactAfter, KeepEntries: o.keepEntries},
+		MaxInflightProposals: o.maxInflight,
+		MemTableSize:         o.memTableSize,
 	})
 	if err != nil {
 		return err
