@@ -77,8 +77,11 @@ const (
 	defaultKeepEntries       = 5000 // as etcd's snapshot catch-up entries
 	maxSizePerMsg            = 1 << 20
 	maxCommittedSizePerReady = 8 << 20
-	maxUncommittedSize       = 64 << 20
-	maxInflightMsgs          = 256
+	// maxApplyBacklogBytes bounds the committed entries handed to the catalog and not applied:
+	// eight Readys' worth.
+	maxApplyBacklogBytes = 8 * maxCommittedSizePerReady
+	maxUncommittedSize   = 64 << 20
+	maxInflightMsgs      = 256
 )
 
 func (c *Config) withDefaults() {
@@ -112,10 +115,15 @@ type Actor struct {
 	// catalog says it applied. After a restart raft hands back every committed entry after the
 	// log's snapshot, and the catalog, which had applied some of them already, skips those: so
 	// applied may run ahead of handed, and the backlog is handed-applied only when positive.
-	handed    uint64
-	applied   uint64
-	compacted uint64 // the catalog's oldest readable revision
-	durable   uint64 // the catalog has synced up to here
+	handed  uint64
+	applied uint64
+	// unapplied are the batches handed to the catalog and not applied yet, oldest first, with
+	// their bytes: the apply backlog is bounded in bytes as well as in entries, since 16,384
+	// entries of 1.5 MiB would be 24 GiB.
+	unapplied      []handedBatch
+	unappliedBytes int
+	compacted      uint64 // the catalog's oldest readable revision
+	durable        uint64 // the catalog has synced up to here
 
 	jobs chan walJob // to the worker; at most one Ready and one compaction are in flight
 	// done holds the worker's results until the actor takes them; its capacity is the jobs in
@@ -125,6 +133,11 @@ type Actor struct {
 	done chan persisted
 	stop chan struct{}
 	wg   sync.WaitGroup
+}
+
+type handedBatch struct {
+	last  uint64
+	bytes int
 }
 
 type walJob struct {
@@ -187,6 +200,10 @@ func (a *Actor) Receive(ctx actor.Context) {
 		// A wake-up: its content was taken from done above, by this or an earlier message.
 	case *catalogactor.Applied:
 		a.applied, a.compacted = max(a.applied, m.Index), m.Compacted
+		for len(a.unapplied) > 0 && a.unapplied[0].last <= a.applied {
+			a.unappliedBytes -= a.unapplied[0].bytes
+			a.unapplied = a.unapplied[1:]
+		}
 	case *catalogactor.Durable:
 		a.durable = m.Index
 		a.maybeCompact()
@@ -307,7 +324,7 @@ func (a *Actor) propose(ctx actor.Context, m *Propose) {
 // pump takes Readys while raft has them and the previous one is done: committed entries go to
 // the catalog at once (they are durable on a quorum already), the rest to the worker.
 func (a *Actor) pump(ctx actor.Context) {
-	for a.pending == nil && a.backlog() < a.cfg.MaxApplyBacklog && a.n.rn.HasReady() {
+	for a.pending == nil && a.backlog() < a.cfg.MaxApplyBacklog && a.unappliedBytes < maxApplyBacklogBytes && a.n.rn.HasReady() {
 		rd := a.n.ready()
 		if len(rd.CommittedEntries) > 0 {
 			if err := a.n.applyConfChanges(rd.CommittedEntries); err != nil {
@@ -318,6 +335,12 @@ func (a *Actor) pump(ctx actor.Context) {
 				ReplyTo: a.proposals.committed(rd.CommittedEntries),
 			})
 			a.handed = rd.CommittedEntries[len(rd.CommittedEntries)-1].GetIndex()
+			n := 0
+			for _, e := range rd.CommittedEntries {
+				n += len(e.GetData())
+			}
+			a.unapplied = append(a.unapplied, handedBatch{last: a.handed, bytes: n})
+			a.unappliedBytes += n
 		}
 		if needsPersist(rd) {
 			a.pending = &rd
