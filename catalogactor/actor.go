@@ -125,6 +125,9 @@ const (
 	// value log within a few files of its live data.
 	defaultGCInterval = time.Minute
 	tickInterval      = 100 * time.Millisecond
+	// syncBytes: a sync is also due after this much entry data, so that with large objects the
+	// Raft log is compacted after a few hundred megabytes rather than after SyncEvery entries.
+	syncBytes = 256 << 20
 )
 
 func (c *Config) withDefaults() {
@@ -172,6 +175,7 @@ type Actor struct {
 	waiting     []waitingRead  // reads for a resourceVersion not applied yet
 	syncing     bool           // a Badger sync runs
 	synced      uint64         // every entry up to here is on disk in Badger
+	unsynced    int            // bytes of entry data applied since the last sync began
 	gcRunning   bool           // a value-log GC runs
 	lastGC      time.Time
 	stop        chan struct{}  // closed in Stopping: stops the ticker
@@ -431,6 +435,9 @@ func (a *Actor) finishApply(ctx actor.Context, r applyResult) {
 	}
 	a.applying = false
 	a.applied = r.applied
+	for _, e := range r.job.entries {
+		a.unsynced += len(e.GetData())
+	}
 	for _, o := range r.outcomes {
 		reply(ctx, r.job.replyTo[o.index], o.result)
 	}
@@ -446,10 +453,10 @@ func (a *Actor) finishApply(ctx actor.Context, r applyResult) {
 }
 
 func (a *Actor) maybeSync(ctx actor.Context) {
-	if a.syncing || a.applied-a.synced < a.cfg.SyncEvery {
+	if a.syncing || a.applied == a.synced || (a.applied-a.synced < a.cfg.SyncEvery && a.unsynced < syncBytes) {
 		return
 	}
-	a.syncing = true
+	a.syncing, a.unsynced = true, 0
 	index, db, root, self := a.applied, a.cfg.DB, ctx.ActorSystem().Root, ctx.Self()
 	a.wg.Add(1)
 	go func() {

@@ -80,8 +80,12 @@ const (
 	// maxApplyBacklogBytes bounds the committed entries handed to the catalog and not applied:
 	// eight Readys' worth.
 	maxApplyBacklogBytes = 8 * maxCommittedSizePerReady
-	maxUncommittedSize   = 64 << 20
-	maxInflightMsgs      = 256
+	// compactBytes: a log holding this much after its snapshot is compacted whatever its
+	// entry count; keepBytes bounds what a compaction keeps for lagging followers.
+	compactBytes       = 1 << 30
+	keepBytes          = 256 << 20
+	maxUncommittedSize = 64 << 20
+	maxInflightMsgs    = 256
 )
 
 func (c *Config) withDefaults() {
@@ -402,12 +406,27 @@ func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
 	}
 }
 
-// maybeCompact drops from the Raft log what the catalog holds on disk, keeping KeepEntries.
+// maybeCompact drops from the Raft log what the catalog holds on disk: once CompactAfter
+// durable entries, or compactBytes of entries, are in the log after its snapshot. It keeps the
+// last KeepEntries durable entries for followers that lag a little, but no more than keepBytes
+// of them: with objects near the size limit, entry counts alone would let the log hold tens of
+// gigabytes.
 func (a *Actor) maybeCompact() {
-	if a.compactng || a.durable < a.n.snapshot.GetIndex()+a.cfg.CompactAfter {
+	snap := a.n.snapshot.GetIndex()
+	if a.compactng || a.durable <= snap {
 		return
 	}
-	meta, err := a.n.compactTo(a.durable - a.cfg.KeepEntries)
+	if a.durable < snap+a.cfg.CompactAfter && a.n.logBytes < compactBytes {
+		return
+	}
+	to, err := a.n.compactPoint(a.durable, a.cfg.KeepEntries, keepBytes)
+	if err != nil {
+		panic(fmt.Errorf("raftactor: compact raft log: %w", err))
+	}
+	if to <= snap {
+		return
+	}
+	meta, err := a.n.compactTo(to)
 	if err != nil {
 		panic(fmt.Errorf("raftactor: compact raft log: %w", err))
 	}

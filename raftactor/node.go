@@ -3,6 +3,7 @@ package raftactor
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"go.etcd.io/raft/v3"
@@ -31,6 +32,9 @@ type node struct {
 	// confs are the configurations since the snapshot, each with the index it took effect at,
 	// so a compaction records the configuration as of the index it compacts to.
 	confs []conf
+	// logBytes is about how many bytes of entry data the log holds after its snapshot: counted
+	// as entries are appended, recounted at each compaction.
+	logBytes uint64
 }
 
 type conf struct {
@@ -123,8 +127,12 @@ func newNode(cfg nodeConfig, st *wal.State) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raftactor: start raft: %w", err)
 	}
-	return &node{id: cfg.id, rn: rn, storage: ms, log: cfg.logger, snapshot: snap,
-		confs: []conf{{snap.GetIndex(), snap.GetConfState()}}}, nil
+	n := &node{id: cfg.id, rn: rn, storage: ms, log: cfg.logger, snapshot: snap,
+		confs: []conf{{snap.GetIndex(), snap.GetConfState()}}}
+	for _, e := range st.Entries {
+		n.logBytes += uint64(len(e.GetData()))
+	}
+	return n, nil
 }
 
 // accept checks a message that came over the network before raft steps it. Raft trusts its
@@ -233,9 +241,36 @@ func (n *node) advance(rd raft.Ready) ([]*raftpb.Message, error) {
 	if err := n.storage.Append(rd.Entries); err != nil {
 		return nil, fmt.Errorf("raftactor: append entries: %w", err)
 	}
+	for _, e := range rd.Entries {
+		n.logBytes += uint64(len(e.GetData()))
+	}
 	msgs := rd.Messages
 	n.rn.Advance(rd)
 	return msgs, nil
+}
+
+// compactPoint is where a compaction of the log up to durable should stop: keepEntries before
+// durable, or later when the entries kept would hold more than keepBytes.
+func (n *node) compactPoint(durable, keepEntries, keepBytes uint64) (uint64, error) {
+	first := n.snapshot.GetIndex() + 1
+	to := first - 1
+	if durable > keepEntries {
+		to = max(to, durable-keepEntries)
+	}
+	if durable <= to {
+		return to, nil
+	}
+	ents, err := n.storage.Entries(to+1, durable+1, math.MaxUint64)
+	if err != nil {
+		return 0, err
+	}
+	kept := uint64(0)
+	for i := len(ents) - 1; i >= 0; i-- {
+		if kept += uint64(len(ents[i].GetData())); kept > keepBytes {
+			return ents[i].GetIndex(), nil
+		}
+	}
+	return to, nil
 }
 
 // compactTo drops the in-memory log up to index and returns the snapshot record that says so,
@@ -260,6 +295,14 @@ func (n *node) compactTo(index uint64) (*raftpb.SnapshotMetadata, error) {
 	}
 	meta := &raftpb.SnapshotMetadata{Index: proto.Uint64(index), Term: proto.Uint64(term), ConfState: proto.CloneOf(cs)}
 	n.snapshot = meta
+	n.logBytes = 0
+	if last, err := n.storage.LastIndex(); err == nil && last > index {
+		if ents, err := n.storage.Entries(index+1, last+1, math.MaxUint64); err == nil {
+			for _, e := range ents {
+				n.logBytes += uint64(len(e.GetData()))
+			}
+		}
+	}
 	n.confs = n.confs[keep:]
 	n.confs[0].index = index
 	return meta, nil

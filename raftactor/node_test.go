@@ -180,3 +180,49 @@ func TestCompactKeepsConfigurationAndDropsLog(t *testing.T) {
 		t.Fatalf("last index after restart = %d, want at least 52", last)
 	}
 }
+
+// TestCompactPoint: a compaction keeps keepEntries before the durable index, fewer when those
+// would hold more than keepBytes, and never goes back past the log's snapshot; logBytes counts
+// what the log holds after its snapshot.
+func TestCompactPoint(t *testing.T) {
+	c := newCluster(t, 1)
+	if err := c.nodes[1].rn.Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	n := c.nodes[1]
+	before := n.logBytes
+	for range 100 { // entries 3..102, of 1,000 bytes each
+		if err := n.rn.Propose(bytes.Repeat([]byte("x"), 1000)); err != nil {
+			t.Fatal(err)
+		}
+		c.settle()
+	}
+	if got := n.logBytes - before; got != 100*1000 {
+		t.Fatalf("logBytes grew by %d for 100 entries of 1,000 bytes, want 100,000", got)
+	}
+	tests := []struct {
+		name                         string
+		durable, keepEntries, keepBy uint64
+		want                         uint64
+	}{
+		{"keep entries", 100, 10, 1 << 30, 90},
+		{"keep bytes", 100, 50, 20_500, 80}, // 20 entries of 1,000 bytes fit, the 21st does not
+		{"nothing durable past keep", 5, 10, 1 << 30, 1},
+		{"bytes bound on a short log", 10, 0, 1 << 30, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := n.compactPoint(tt.durable, tt.keepEntries, tt.keepBy)
+			if err != nil || got != tt.want {
+				t.Fatalf("compactPoint(%d, %d, %d) = %d, %v; want %d", tt.durable, tt.keepEntries, tt.keepBy, got, err, tt.want)
+			}
+		})
+	}
+	if _, err := n.compactTo(80); err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(22 * 1000); n.logBytes != want { // entries 81..102
+		t.Fatalf("logBytes after compacting to 80 = %d, want %d", n.logBytes, want)
+	}
+}
