@@ -22,7 +22,10 @@ type Node struct {
 
 // StartNode starts `bin serve`; env is added to the process's environment (CPUPROFILE=... for
 // the scratch stand-in that writes a profile).
-func StartNode(bin string, env ...string) (*Node, error) {
+func StartNode(bin string, env ...string) (*Node, error) { return StartNodeArgs(bin, nil, env...) }
+
+// StartNodeArgs is StartNode with more arguments for `serve`.
+func StartNodeArgs(bin string, args []string, env ...string) (*Node, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -33,7 +36,7 @@ func StartNode(bin string, env ...string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn"}, args...)...)
 	cmd.Stderr = os.Stderr
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
@@ -44,6 +47,9 @@ func StartNode(bin string, env ...string) (*Node, error) {
 	}
 	return &Node{Addr: addr, PID: cmd.Process.Pid, cmd: cmd, dir: dir}, nil
 }
+
+// DataDir is the node's data dir.
+func (n *Node) DataDir() string { return filepath.Join(n.dir, "data") }
 
 // Stop ends the node with SIGINT (a clean stop, which also makes the stand-in write its
 // profile) and removes its data dir.
