@@ -169,6 +169,7 @@ type Actor struct {
 	applyDone chan applyResult // from the applier; its capacity is the one job in flight
 	applying  bool
 	queue     []*Committed // batches that arrived while one was applied; raft bounds them
+	closing   bool         // Stopping began: no new apply, sync or GC
 
 	jobs        chan readJob   // to the readers; its capacity is MaxQueuedReads
 	activeReads map[uint64]int // timestamps of reads in flight, which compaction must not pass
@@ -323,11 +324,12 @@ func (a *Actor) start(ctx actor.Context) {
 	a.applyDone = make(chan applyResult, 1)
 	a.stop = make(chan struct{})
 	root, self := ctx.ActorSystem().Root, ctx.Self()
+	jobs, done, c := a.applyJobs, a.applyDone, a.c
 	a.wg.Add(1)
 	go func() { // the applier: the only goroutine that writes Badger
 		defer a.wg.Done()
-		for j := range a.applyJobs {
-			a.applyDone <- a.c.run(j) // never blocks: one job in flight
+		for j := range jobs {
+			done <- c.run(j) // never blocks: one job in flight
 			root.Send(self, applied{})
 		}
 	}()
@@ -371,6 +373,7 @@ func (a *Actor) shutdown(ctx actor.Context) {
 	close(a.stop)
 	close(a.jobs)
 	close(a.applyJobs)
+	a.closing = true
 	for _, w := range a.waiting {
 		reply(ctx, w.job.replyTo, w.fail(&messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
 			Message: "the node is shutting down: retry on another node"}))
@@ -394,7 +397,7 @@ func (a *Actor) shutdown(ctx actor.Context) {
 // startApply hands the queued batches to the applier as one job, with the compaction that the
 // applied index will allow once they are applied.
 func (a *Actor) startApply() {
-	if a.applying || len(a.queue) == 0 || a.applyJobs == nil {
+	if a.applying || a.closing || len(a.queue) == 0 || a.applyJobs == nil {
 		return
 	}
 	j := applyJob{}
@@ -453,7 +456,7 @@ func (a *Actor) finishApply(ctx actor.Context, r applyResult) {
 }
 
 func (a *Actor) maybeSync(ctx actor.Context) {
-	if a.syncing || a.applied == a.synced || (a.applied-a.synced < a.cfg.SyncEvery && a.unsynced < syncBytes) {
+	if a.syncing || a.closing || a.applied == a.synced || (a.applied-a.synced < a.cfg.SyncEvery && a.unsynced < syncBytes) {
 		return
 	}
 	a.syncing, a.unsynced = true, 0
@@ -470,7 +473,7 @@ func (a *Actor) maybeSync(ctx actor.Context) {
 // never reclaimed however often they are overwritten. It runs on a goroutine of its own: one
 // rewrite reads and writes up to one value-log file.
 func (a *Actor) maybeGC(ctx actor.Context) {
-	if a.gcRunning || time.Since(a.lastGC) < a.cfg.GCInterval || a.cfg.DB.Opts().InMemory {
+	if a.gcRunning || a.closing || time.Since(a.lastGC) < a.cfg.GCInterval || a.cfg.DB.Opts().InMemory {
 		return
 	}
 	a.gcRunning = true
