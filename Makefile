@@ -56,6 +56,7 @@ bench: build
 	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --clients 1,64,256
 	../shared/etcdbench/run.sh 1 1 64 256
 	$(GO) test -run x -bench SaveSync -benchtime 2000x ./raftactor/wal/
+	$(GO) test -run '^$$' -bench 'MergeLabels100k|JSONPatchAdds30k|MergeNested9990' -benchtime 3x -benchmem ./catalogactor/patch/
 	$(GO) run ./bench/cmd/watchbench --kstore ./$(BIN) --watchers 100,1000,10000
 
 # Disk use of a node under a 10-minute overwrite loop of 1.2 MiB objects (value-log GC at work).

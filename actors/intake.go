@@ -2,15 +2,13 @@ package actors
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
-
 	"github.com/kstore/kstore/catalogactor/object"
+	"github.com/kstore/kstore/catalogactor/patch"
 	"github.com/kstore/kstore/messages"
 )
 
@@ -99,23 +97,17 @@ func checkPatch(cmd *messages.Command) error {
 	}
 	switch cmd.GetPatchType() {
 	case messages.PatchType_PATCH_TYPE_UNSPECIFIED, messages.PatchType_MERGE_PATCH:
-		var m map[string]any
-		if err := json.Unmarshal(p, &m); err != nil || m == nil {
-			return messages.Errorf(messages.StatusReason_INVALID, "merge patch must be a JSON object, such as {\"metadata\":{\"labels\":{\"a\":\"b\"}}}")
+		if err := patch.CheckMerge(p); err != nil {
+			return err
 		}
-		cmd.PatchType = messages.PatchType_MERGE_PATCH
-	case messages.PatchType_JSON_PATCH:
-		ops, err := jsonpatch.DecodePatch(p)
+		// Canonical, so that applying it on every replica need not sort its keys.
+		c, err := object.Canonical(p)
 		if err != nil {
-			return messages.Errorf(messages.StatusReason_INVALID, "JSON patch must be an array of operations, such as [{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":3}]: %v", err)
+			return err
 		}
-		for i, op := range ops {
-			switch k := op.Kind(); k {
-			case "add", "remove", "replace", "move", "copy", "test":
-			default:
-				return messages.Errorf(messages.StatusReason_INVALID, "JSON patch operation %d has op %q: use add, remove, replace, move, copy or test", i, k)
-			}
-		}
+		cmd.Patch, cmd.PatchType = c, messages.PatchType_MERGE_PATCH
+	case messages.PatchType_JSON_PATCH:
+		return patch.CheckJSON(p)
 	default:
 		return messages.Errorf(messages.StatusReason_INVALID, "unknown patch type %v: use merge (RFC 7386) or json (RFC 6902)", cmd.GetPatchType())
 	}

@@ -2,12 +2,11 @@ package catalogactor
 
 import (
 	"bytes"
-	"errors"
 	"strconv"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/kstore/kstore/catalogactor/object"
+	"github.com/kstore/kstore/catalogactor/patch"
 	"github.com/kstore/kstore/messages"
 )
 
@@ -85,7 +84,7 @@ func Apply(prev []byte, cmd *messages.Command, index uint64) (Result, error) {
 		if want := cmd.GetResourceVersion(); want != 0 && strconv.FormatUint(want, 10) != old.Meta("resourceVersion") {
 			return Result{}, conflict(key, strconv.FormatUint(want, 10), old)
 		}
-		obj, err := patch(prev, cmd)
+		obj, err := applyPatch(prev, cmd)
 		if err != nil {
 			return Result{}, err
 		}
@@ -175,34 +174,23 @@ func fits(stored []byte) ([]byte, error) {
 	return stored, nil
 }
 
-func patch(prev []byte, cmd *messages.Command) (*object.Raw, error) {
+func applyPatch(prev []byte, cmd *messages.Command) (*object.Raw, error) {
 	var out []byte
 	var err error
 	switch cmd.GetPatchType() {
 	case messages.PatchType_PATCH_TYPE_UNSPECIFIED, messages.PatchType_MERGE_PATCH:
-		out, err = jsonpatch.MergePatch(prev, cmd.GetPatch())
-		if err != nil {
-			return nil, messages.Errorf(messages.StatusReason_INVALID, "merge patch does not apply: %v", err)
-		}
+		out, err = patch.Merge(prev, cmd.GetPatch())
 	case messages.PatchType_JSON_PATCH:
-		p, derr := jsonpatch.DecodePatch(cmd.GetPatch())
-		if derr != nil {
-			return nil, messages.Errorf(messages.StatusReason_INVALID, "JSON patch is not valid: %v", derr)
-		}
-		out, err = p.ApplyWithOptions(prev, PatchOptions())
-		if err != nil {
-			var tooBig *jsonpatch.AccumulatedCopySizeError
-			if errors.As(err, &tooBig) {
-				return nil, messages.Errorf(messages.StatusReason_TOO_LARGE,
-					"JSON patch copies more than %d bytes: the result would exceed the object size limit", object.MaxSize)
-			}
-			return nil, messages.Errorf(messages.StatusReason_INVALID, "JSON patch does not apply: %v", err)
-		}
+		out, err = patch.JSON(prev, cmd.GetPatch())
 	default:
 		return nil, messages.Errorf(messages.StatusReason_INVALID,
 			"unknown patch type %v: use merge (RFC 7386) or json (RFC 6902)", cmd.GetPatchType())
 	}
-	// Measure what would be stored: the library's output escapes <, > and & (six bytes each).
+	if err != nil {
+		return nil, err
+	}
+	// The engine writes numbers as the patch wrote them; the store takes only those a float64
+	// holds, which Canonical checks.
 	c, err := object.Canonical(out)
 	if messages.IsInvalid(err) {
 		return nil, err // what the patch wrote the store does not take (bad UTF-8, a number too large)
@@ -215,16 +203,6 @@ func patch(prev []byte, cmd *messages.Command) (*object.Raw, error) {
 			"patched object is %d bytes, over the limit of %d bytes (1.5 MiB)", len(c), object.MaxSize)
 	}
 	return object.ParseRaw(c)
-}
-
-// PatchOptions are the JSON patch options of kstore: RFC 6902 exactly (no negative indices)
-// and a bound on what copy operations may add, so a small patch cannot grow a document without
-// limit (an 879-byte patch of copies grew one to 16 MiB without it).
-func PatchOptions() *jsonpatch.ApplyOptions {
-	o := jsonpatch.NewApplyOptions()
-	o.SupportNegativeIndices = false
-	o.AccumulatedCopySizeLimit = object.MaxSize
-	return o
 }
 
 // immutable refuses a patch that changes what names the object.

@@ -416,7 +416,7 @@ func TestApply(t *testing.T) {
 			give:       mergePatchCmd(key, `{"spec":`),
 			index:      6,
 			wantReason: messages.StatusReason_INVALID,
-			wantMsg:    "merge patch does not apply",
+			wantMsg:    "merge patch is not valid JSON",
 		},
 		{
 			name:       "copy bomb is TooLarge",
@@ -424,7 +424,7 @@ func TestApply(t *testing.T) {
 			give:       &messages.Command{Kind: messages.CommandKind_PATCH, Key: key, Patch: []byte(bomb.String()), PatchType: messages.PatchType_JSON_PATCH, Reason: messages.Reason_OPERATOR},
 			index:      6,
 			wantReason: messages.StatusReason_TOO_LARGE,
-			wantMsg:    "copies more than",
+			wantMsg:    "copies and values add up to more than",
 		},
 		{
 			name:       "merge patch growing the object past MaxSize is TooLarge",
