@@ -385,6 +385,12 @@ func (a *Actor) shutdown(ctx actor.Context) {
 	for len(a.applyDone) > 0 {
 		a.finishApply(ctx, <-a.applyDone)
 	}
+	// A clean stop leaves nothing to apply again at the next start.
+	if a.applied > a.synced {
+		if err := syncStore(a.cfg.DB, a.applied); err != nil {
+			a.log.Error("sync the catalog at stop", zap.Error(err))
+		}
+	}
 	for _, m := range a.queue {
 		for _, pid := range m.ReplyTo {
 			reply(ctx, pid, &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_TIMEOUT,
@@ -420,7 +426,9 @@ func (a *Actor) startApply() {
 	if to, ok := compactTarget(next, a.compacted, a.cfg.HistoryRevisions); ok {
 		to = min(to, a.applied)
 		if to > a.compacted {
-			oldest := to
+			// Nor may Badger discard a version the durable point still reads: after a power
+			// loss the catalog applies again from there.
+			oldest := min(to, a.synced)
 			for ts := range a.activeReads {
 				oldest = min(oldest, ts)
 			}
@@ -464,7 +472,7 @@ func (a *Actor) maybeSync(ctx actor.Context) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		root.Send(self, synced{index: index, err: syncStore(db)})
+		root.Send(self, synced{index: index, err: syncStore(db, index)})
 	}()
 }
 

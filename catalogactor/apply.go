@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"strconv"
 
-
 	"github.com/kstore/kstore/catalogactor/object"
 	"github.com/kstore/kstore/catalogactor/patch"
 	"github.com/kstore/kstore/messages"

@@ -76,10 +76,23 @@ func openCatalog(db *badger.DB, log *zap.Logger, retain uint64) (*catalog, error
 	if err != nil {
 		return nil, fmt.Errorf("catalogactor: read applied index: %w", err)
 	}
-	db.SetDiscardTs(compacted)
 	// The Raft log starts with a bootstrap snapshot at index 1 that holds no objects (see
 	// raftactor.OpenLog): an empty catalog has applied it.
 	applied = max(applied, 1)
+	durable, err := openDurable(db, applied, log)
+	if err != nil {
+		return nil, err
+	}
+	if applied > durable {
+		// What Badger holds past the durable point may have survived a power loss only in
+		// part (a newer memtable's log on disk, an older one's lost), so it is applied again
+		// from the Raft log, which still holds it: replaying an entry writes the same bytes at
+		// the same timestamp.
+		log.Info("catalog replays the entries after its durable point", zap.Uint64("durable", durable), zap.Uint64("applied", applied))
+		applied = durable
+	}
+	compacted = min(compacted, durable)
+	db.SetDiscardTs(compacted)
 	return &catalog{db: db, log: log, applied: applied, compacted: compacted, retain: retain}, nil
 }
 

@@ -162,7 +162,8 @@ func (l badgerLogger) Warningf(f string, a ...any) { l.s.Warnf("badger: "+f, a..
 func (l badgerLogger) Infof(f string, a ...any)    { l.s.Debugf("badger: "+f, a...) }
 func (l badgerLogger) Debugf(f string, a ...any)   { l.s.Debugf("badger: "+f, a...) }
 
-// syncStore makes everything Badger has written so far durable, which DB.Sync alone does not:
+// syncStore makes everything Badger has written so far durable, then records index, the last
+// entry applied before it began, as the durable point. DB.Sync alone does not make it durable:
 // it syncs the active memtable's write-ahead log and the value log, but a memtable Badger
 // rotated out (up to MemTableSize of writes, tens of thousands of entries) stays in the page
 // cache until it is flushed to a table, and a power loss then loses it. Once the Raft log is
@@ -171,7 +172,7 @@ func (l badgerLogger) Debugf(f string, a ...any)   { l.s.Debugf("badger: "+f, a.
 // call), then the directories themselves, for files created since the last sync. A file that
 // vanishes meanwhile was a memtable's log flushed to a table, which Badger syncs before it
 // deletes the log.
-func syncStore(db *badger.DB) error {
+func syncStore(db *badger.DB, index uint64) error {
 	if err := db.Sync(); err != nil {
 		return err
 	}
@@ -188,7 +189,7 @@ func syncStore(db *badger.DB) error {
 			return err
 		}
 	}
-	return nil
+	return writeDurable(durablePath(db), index)
 }
 
 // syncDir fsyncs every regular file in dir, then dir.
@@ -222,6 +223,78 @@ func syncFile(path string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("catalogactor: fsync %s: %w", path, err)
+	}
+	return nil
+}
+
+// The durable point is the index up to which everything the catalog applied is on disk: syncStore
+// returned after it. It is kept outside Badger, in a file beside its directory (catalog.durable),
+// written after the sync and atomically (a temporary file, fsynced, renamed, the directory
+// fsynced), and only then is the raft actor told Durable, so the Raft log never drops an entry
+// that a power loss could take from the catalog. Badger's own applied index cannot serve: after
+// a power loss what it recovers is not a prefix of what was written (the newest memtable's log
+// may be on disk while an older one's is not), so its applied index may be ahead of what it
+// holds. At start the catalog applies again every entry after the durable point.
+
+// durablePath is the durable-point file of a Badger database, "" for an in-memory one.
+func durablePath(db *badger.DB) string {
+	o := db.Opts()
+	if o.InMemory {
+		return ""
+	}
+	return filepath.Clean(o.Dir) + ".durable"
+}
+
+// openDurable reads the durable point. A catalog without the file is either new (applied 1),
+// which starts its file, or was written by a kstore that trusted Badger's applied index, which
+// is taken as it was trusted then.
+func openDurable(db *badger.DB, applied uint64, log *zap.Logger) (uint64, error) {
+	path := durablePath(db)
+	if path == "" {
+		return applied, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if applied > 1 {
+			log.Warn("the catalog has no durable-point file (written by an older kstore): its applied index is taken as durable", zap.String("file", path), zap.Uint64("applied", applied))
+		}
+		return applied, writeDurable(path, applied)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("catalogactor: read %s: %w", path, err)
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("catalogactor: %s holds %d bytes, not a durable point: the catalog's directory is damaged", path, len(b))
+	}
+	d := binary.BigEndian.Uint64(b)
+	if d > applied {
+		return 0, fmt.Errorf("catalogactor: the catalog says it applied up to index %d, but its durable point (%s) is %d: Badger lost writes it had synced; the data dir is damaged", applied, path, d)
+	}
+	return d, nil
+}
+
+// writeDurable replaces the durable-point file, durably.
+func writeDurable(path string, index uint64) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("catalogactor: write %s: %w", tmp, err)
+	}
+	_, err = f.Write(u64(index))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncFile(filepath.Dir(path))
+	}
+	if err != nil {
+		return fmt.Errorf("catalogactor: write durable point %d to %s: %w", index, path, err)
 	}
 	return nil
 }
