@@ -203,10 +203,9 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	n.pid = pid
 	n.wg.Add(1)
 	go n.watchFailure()
-	// Wait until raft and the catalog have loaded their state and answer, and, for a node
-	// that is its own quorum, until it leads: a caller's first write then finds a leader.
-	voters := []uint64{cfg.NodeID}
-	err = waitReady(system.Root, pid, len(voters) == 1)
+	// Wait until raft and the catalog have loaded their state and caught up: a caller's first
+	// write then finds a leader, and its first read every write acknowledged before.
+	err = waitReady(system.Root, pid)
 	if err != nil {
 		select {
 		case ferr := <-n.failed: // the reason it did not answer
@@ -223,24 +222,27 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	return n, nil
 }
 
-func waitReady(root *actor.RootContext, pid *actor.PID, soleVoter bool) error {
+// waitReady waits until the node actor serves: raft has caught up (raftactor.CaughtUp), which
+// for a node that is its own quorum means it leads and has applied every entry it committed,
+// also those it acknowledged before a crash and its catalog applies again from its durable
+// point.
+func waitReady(root *actor.RootContext, pid *actor.PID) error {
 	deadline := time.Now().Add(startTimeout)
 	for {
-		res, err := root.RequestFuture(pid, &messages.StatusRequest{}, time.Until(deadline)).Result()
+		res, err := root.RequestFuture(pid, servingQuery{}, time.Until(deadline)).Result()
 		if err != nil {
 			return err
 		}
-		st, ok := res.(*messages.NodeStatus)
-		if !ok || st.GetStatus() != nil {
-			return fmt.Errorf("unexpected answer %v", res)
-		}
-		if st.GetLeader() != 0 || !soleVoter {
+		if serving, _ := res.(bool); serving {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no leader within %v", startTimeout)
+			res, _ := root.RequestFuture(pid, &messages.StatusRequest{}, time.Second).Result()
+			st, _ := res.(*messages.NodeStatus)
+			return fmt.Errorf("no leader, or the log not applied, within %v (leader %d, commit %d, applied %d)",
+				startTimeout, st.GetLeader(), st.GetCommit(), st.GetApplied())
 		}
-		time.Sleep(5 * time.Millisecond) // the election of a sole voter takes one Ready
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline: an election, a replay
 	}
 }
 

@@ -19,7 +19,9 @@ const stopTimeout = 10 * time.Second
 type (
 	// stopIntake makes the node actor refuse new work and answer with its children.
 	stopIntake struct{}
-	children   struct{ watch, catalog, raft *actor.PID }
+	// servingQuery asks whether the node serves yet (a bool); see waitReady.
+	servingQuery struct{}
+	children     struct{ watch, catalog, raft *actor.PID }
 )
 
 // nodeActor is the node's public face, named "kstore" by default: it admits commands (validates
@@ -35,6 +37,7 @@ type nodeActor struct {
 	catalog  func(watch *actor.PID) *actor.Props
 	raft     func(catalog *actor.PID) *actor.Props
 	kids     children
+	serving  bool // reads and writes are refused until raft has caught up (raftactor.CaughtUp)
 	stopping bool
 }
 
@@ -46,7 +49,17 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.log.Debug("request without a sender dropped", zap.String("type", fmt.Sprintf("%T", ctx.Message())))
 		return
 	}
+	switch {
+	case a.stopping && refuse(ctx, shuttingDown, true):
+		return
+	case !a.serving && refuse(ctx, starting, false):
+		return
+	}
 	switch m := ctx.Message().(type) {
+	case *raftactor.CaughtUp:
+		a.serving = true
+	case servingQuery:
+		ctx.Respond(a.serving)
 	case *actor.Started:
 		a.disk.start(ctx.ActorSystem().Root, ctx.Self())
 		// The watch hub first, the catalog hands it changes; the catalog before raft, which
@@ -63,10 +76,6 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			panic(err)
 		}
 	case *messages.Command:
-		if a.stopping {
-			ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: shuttingDown})
-			return
-		}
 		cmd, err := admit(m, time.Now())
 		if err == nil {
 			err = a.disk.admit(len(cmd.GetValue()) + len(cmd.GetPatch()))
@@ -76,30 +85,11 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			return
 		}
 		ctx.Send(a.kids.raft, &raftactor.Propose{Command: cmd, ReplyTo: ctx.Sender()})
-	case *messages.GetRequest:
-		if a.stopping {
-			ctx.Respond(&messages.GetResult{Status: shuttingDown})
-			return
-		}
-		ctx.Forward(a.kids.catalog)
-	case *messages.ListRequest:
-		if a.stopping {
-			ctx.Respond(&messages.ListResult{Status: shuttingDown})
-			return
-		}
+	case *messages.GetRequest, *messages.ListRequest:
 		ctx.Forward(a.kids.catalog)
 	case *messages.WatchRequest:
-		if a.stopping {
-			ctx.Send(ctx.Sender(), &messages.WatchEvents{WatchId: m.GetWatchId(), Seq: 1, Events: []*messages.WatchEvent{
-				{Type: messages.EventType_EVENT_ERROR, Status: shuttingDown, Object: messages.StatusObjectJSON(shuttingDown)}}})
-			return
-		}
 		ctx.Forward(a.kids.watch)
 	case *messages.StatusRequest:
-		if a.stopping {
-			ctx.Respond(&messages.NodeStatus{Status: shuttingDown})
-			return
-		}
 		ctx.Forward(a.kids.raft)
 	case stopIntake:
 		a.stopping = true
@@ -128,6 +118,33 @@ func needsReply(m any) bool {
 		return true
 	}
 	return false
+}
+
+var starting = &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+	Message: "the node is starting and still applying its log: retry shortly"}
+
+// refuse answers a request with status and reports whether it did: every request while the node
+// stops, every one but StatusRequest (which start-up polls) while it starts.
+func refuse(ctx actor.Context, status *messages.Status, withStatus bool) bool {
+	switch m := ctx.Message().(type) {
+	case *messages.Command:
+		ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: status})
+	case *messages.GetRequest:
+		ctx.Respond(&messages.GetResult{Status: status})
+	case *messages.ListRequest:
+		ctx.Respond(&messages.ListResult{Status: status})
+	case *messages.WatchRequest:
+		ctx.Send(ctx.Sender(), &messages.WatchEvents{WatchId: m.GetWatchId(), Seq: 1, Events: []*messages.WatchEvent{
+			{Type: messages.EventType_EVENT_ERROR, Status: status, Object: messages.StatusObjectJSON(status)}}})
+	case *messages.StatusRequest:
+		if !withStatus {
+			return false
+		}
+		ctx.Respond(&messages.NodeStatus{Status: status})
+	default:
+		return false
+	}
+	return true
 }
 
 var shuttingDown = &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,

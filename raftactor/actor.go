@@ -25,6 +25,12 @@ type Propose struct {
 	ReplyTo *actor.PID
 }
 
+// CaughtUp tells the raft actor's parent, once, that this node has caught up: it knows a leader,
+// that leader has committed an entry of its own term here (so the commit index covers every
+// entry an earlier leader, this node before a restart among them, may have acknowledged), and
+// the catalog has applied up to it. Before that a read could miss acknowledged writes.
+type CaughtUp struct{}
+
 // Peer is another voter and where its node listens.
 type Peer struct {
 	ID      uint64
@@ -113,6 +119,7 @@ type Actor struct {
 
 	proposals proposals
 	pending   *raft.Ready // the Ready being persisted; none is taken until it is done
+	caughtUp  bool        // CaughtUp was sent
 	compactng bool        // a compaction of the durable log runs on the worker
 
 	// handed is the last committed index handed to the catalog, applied the last index the
@@ -225,6 +232,21 @@ func (a *Actor) Receive(ctx actor.Context) {
 		return
 	}
 	a.pump(ctx)
+	a.checkCaughtUp(ctx)
+}
+
+func (a *Actor) checkCaughtUp(ctx actor.Context) {
+	if a.caughtUp || a.n == nil {
+		return
+	}
+	if !a.n.caughtUp(a.applied) {
+		return
+	}
+	a.caughtUp = true
+	a.log.Info("raft caught up", zap.Uint64("term", a.n.rn.BasicStatus().GetTerm()), zap.Uint64("applied", a.applied))
+	if p := ctx.Parent(); p != nil {
+		ctx.Send(p, &CaughtUp{})
+	}
 }
 
 func (a *Actor) start(ctx actor.Context) {

@@ -163,6 +163,19 @@ func (n *node) isMember(id uint64) bool {
 		slices.Contains(cs.GetVotersOutgoing(), id) || slices.Contains(cs.GetLearnersNext(), id)
 }
 
+// caughtUp reports whether a node whose catalog applied up to applied may serve reads: it knows
+// a leader, its commit index holds an entry of the current term (a new leader's commit index
+// covers what an earlier one committed only once its own first entry commits), and applied
+// reaches it.
+func (n *node) caughtUp(applied uint64) bool {
+	st := n.rn.BasicStatus()
+	if st.Lead == raft.None || applied < st.GetCommit() {
+		return false
+	}
+	term, err := n.storage.Term(st.GetCommit())
+	return err == nil && term == st.GetTerm()
+}
+
 // ready takes the next Ready. The caller applies rd.CommittedEntries (through
 // applyConfChanges for the configuration entries), persists rd, then calls advance.
 func (n *node) ready() raft.Ready { return n.rn.Ready() }

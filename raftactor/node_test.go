@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 )
 
 // cluster drives several nodes through the Ready contract in plain function calls, with no
@@ -224,5 +225,59 @@ func TestCompactPoint(t *testing.T) {
 	}
 	if want := uint64(22 * 1000); n.logBytes != want { // entries 81..102
 		t.Fatalf("logBytes after compacting to 80 = %d, want %d", n.logBytes, want)
+	}
+}
+
+// TestCaughtUpWaitsForTheLeadersOwnEntry: a node restarted with a HardState whose commit index
+// lags its log (the HardState that raised it was not yet persisted when the node crashed, though
+// the entries were committed and acknowledged) leads at once, but is caught up only once its own
+// first entry commits, which commits the rest. Serving at the old commit index would lose the
+// acknowledged writes after it to every read.
+func TestCaughtUpWaitsForTheLeadersOwnEntry(t *testing.T) {
+	c := newCluster(t, 1)
+	if err := c.nodes[1].rn.Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	for i := range 10 {
+		if err := c.nodes[1].rn.Propose([]byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		c.settle()
+	}
+	last, _ := c.nodes[1].storage.LastIndex()
+	hs := c.nodes[1].rn.BasicStatus().HardState
+	// The crash: the log holds every entry, the HardState an older commit index.
+	if err := c.logs[1].WAL.Save(&raftpb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: proto.Uint64(last - 5)}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(1)
+	c.start(1, []uint64{1})
+	n := c.nodes[1]
+	if n.caughtUp(last) {
+		t.Fatal("caught up before it knows a leader")
+	}
+	if err := n.rn.Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	// Step through Readys one at a time: the node leads before its own entry commits.
+	for steps := 0; n.rn.HasReady(); steps++ {
+		rd := n.ready()
+		if err := persist(c.logs[1].WAL, rd); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.advance(rd); err != nil {
+			t.Fatal(err)
+		}
+		st := n.rn.BasicStatus()
+		if st.Lead == 1 && st.GetCommit() < last+1 && n.caughtUp(st.GetCommit()) {
+			t.Fatalf("caught up at commit %d, a leader whose own entry (%d) has not committed", st.GetCommit(), last+1)
+		}
+	}
+	if st := n.rn.BasicStatus(); st.GetCommit() != last+1 || !n.caughtUp(last+1) {
+		t.Fatalf("after its own entry committed (commit %d, want %d): caught up %v", st.GetCommit(), last+1, n.caughtUp(last+1))
+	}
+	if n.caughtUp(last) {
+		t.Fatal("caught up with the catalog behind the commit index")
 	}
 }
