@@ -212,6 +212,10 @@ func (h *Hub) changes(ctx actor.Context, m *catalogactor.Changes) {
 		h.pending = append(h.pending, c)
 	}
 	h.upTo = m.Applied
+	// Changes below the compacted revision may still be in the ring (after a restart the
+	// catalog applies its log again from its durable point), but a watch from there is Gone
+	// like any read: a join below it goes to the catalog, which says so.
+	h.floor = max(h.floor, m.Compacted)
 	if !h.dirty && len(h.live) > 0 {
 		// Flush a little later: batches that arrive meanwhile go out together, so the fan-out
 		// cost follows the watcher count and the flush rate, not the write rate.
