@@ -247,6 +247,9 @@ func grown(before, after map[string]int) string {
 // live client that was idle meanwhile still gets its replies and watch events, and a client
 // that comes back on an address whose endpoint was dropped is dialled anew.
 func TestDeadClientsLeaveNoEndpoints(t *testing.T) {
+	if inOwnProcess(t) {
+		return
+	}
 	defer goleak.VerifyNone(t, leakOptions...)
 	const (
 		deadClients = 10

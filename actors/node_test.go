@@ -38,6 +38,9 @@ func pod(name string) []byte {
 // races with a gRPC server already running in the process. Tests that cross processes start
 // the kstore binary (cmd/kstore).
 func TestNodeStartStopLeaksNothing(t *testing.T) {
+	if inOwnProcess(t) {
+		return
+	}
 	defer goleak.VerifyNone(t, leakOptions...)
 	dir := t.TempDir()
 	n, err := Start(Config{DataDir: dir, Listen: "127.0.0.1:0"})
@@ -62,6 +65,9 @@ func TestNodeStartStopLeaksNothing(t *testing.T) {
 }
 
 func TestSecondNodeOnSameDataDirFails(t *testing.T) {
+	if inOwnProcess(t) {
+		return
+	}
 	dir := t.TempDir()
 	n, err := Start(Config{DataDir: dir, Listen: "127.0.0.1:0"})
 	if err != nil {
@@ -75,6 +81,9 @@ func TestSecondNodeOnSameDataDirFails(t *testing.T) {
 }
 
 func TestPortInUseFails(t *testing.T) {
+	if inOwnProcess(t) {
+		return
+	}
 	n, err := Start(Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
