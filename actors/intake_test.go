@@ -51,12 +51,21 @@ func TestAdmitRefuses(t *testing.T) {
 	// A YAML object under the limit whose JSON is over it: each "a," of a flow sequence
 	// becomes "\"a\",", twice its size.
 	yamlBig := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\nspec: [" + strings.Repeat("a,", object.MaxSize*3/8) + "a]\n"
+	// Under the limit as sent, over it with the uid, creationTimestamp and resourceVersion the
+	// store adds: refused here, so that what is stored can always be read and written back.
+	nearLimit := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","namespace":"default"},"data":"` +
+		strings.Repeat("x", object.MaxSize-len(pod)-20) + `"}`
 	tests := []struct {
 		name       string
 		give       *messages.Command
 		wantReason messages.StatusReason
 		wantMsg    string
 	}{
+		{"object under the limit, over it as stored", put(nearLimit), messages.StatusReason_TOO_LARGE, "with the metadata the store adds"},
+		{"request_id over 256 bytes", admitWith(put(pod), func(c *messages.Command) { c.RequestId = strings.Repeat("r", 257) }), messages.StatusReason_INVALID, "request_id"},
+		{"resourceVersion with a leading zero", update(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","namespace":"default","resourceVersion":"00063"}}`), messages.StatusReason_INVALID, "resourceVersion"},
+		{"invalid UTF-8", put("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"},\"x\":\"\xff\"}"), messages.StatusReason_INVALID, "UTF-8"},
+		{"a number no float64 holds", put(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"x":1e999999999}`), messages.StatusReason_INVALID, "float64"},
 		{"invalid JSON", put(`{"apiVersion":"v1",`), messages.StatusReason_INVALID, "not valid JSON"},
 		{"invalid YAML", put("apiVersion: [v1\nkind: Pod"), messages.StatusReason_INVALID, "neither JSON nor valid YAML"},
 		{"empty value", put(""), messages.StatusReason_INVALID, "object is empty"},

@@ -1,6 +1,7 @@
 package raftactor
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -33,5 +34,31 @@ func TestProposalTableIsBounded(t *testing.T) {
 	}
 	if _, ok := p.add(actor.NewPID("x", "d"), now); !ok {
 		t.Fatal("a freed slot was not reusable")
+	}
+}
+
+// TestConfigCheck: settings raft cannot run with are refused before anything opens, with the
+// setting named; KeepEntries at or above CompactAfter made Term() return ErrCompacted, which
+// panics raft.
+func TestConfigCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		give Config
+		want string // "" for a valid configuration
+	}{
+		{"defaults", Config{NodeID: 1}, ""},
+		{"no node id", Config{}, "NodeID"},
+		{"keep as many as compact", Config{NodeID: 1, CompactAfter: 100, KeepEntries: 100}, "KeepEntries (100) must be below CompactAfter (100)"},
+		{"keep more than compact", Config{NodeID: 1, CompactAfter: 10, KeepEntries: 5000}, "KeepEntries"},
+		{"keep fewer than compact", Config{NodeID: 1, CompactAfter: 10, KeepEntries: 9}, ""},
+		{"election no longer than heartbeat", Config{NodeID: 1, ElectionTicks: 1, HeartbeatTicks: 1}, "ElectionTicks"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.give.Check()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("Check() = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }
