@@ -164,10 +164,10 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 		}
 		if typ == Deleted {
 			overlay[string(key)] = nil
-			err = wb.DeleteAt(key, idx)
+			err = deleteObject(wb, key, len(prev), idx)
 		} else {
 			overlay[string(key)] = res.Object
-			err = wb.SetEntryAt(badger.NewEntry(key, res.Object), idx)
+			err = putObject(wb, key, res.Object, len(prev), idx)
 		}
 		if err == nil {
 			err = wb.SetEntryAt(badger.NewEntry(changeKey(idx), append([]byte{byte(typ)}, key...)), idx)

@@ -757,3 +757,93 @@ func TestCatalogAppliesAgainAfterItsDurablePoint(t *testing.T) {
 		t.Errorf("a durable point ahead of the catalog: %v, want an error saying Badger lost writes", err)
 	}
 }
+
+// TestCatalogStoresLargeObjectsInParts: an object over partSize is stored as a header and parts
+// at its revision, so that every byte stays in Badger's LSM tree (a value at its 1 MiB value
+// threshold would go to the value log, which GC did not reclaim). Every read path gives the
+// whole object at every revision, and a smaller version or a delete removes the parts it no
+// longer uses.
+func TestCatalogStoresLargeObjectsInParts(t *testing.T) {
+	c := newTestCatalog(t, 1000)
+	a := podKey("default", "a")
+	sized := func(n int) []byte { // a pod of about n bytes of spec
+		return podValue("default", "a", "", `{"s":"`+strings.Repeat("x", n)+`"}`)
+	}
+	versions := []struct {
+		name string
+		cmd  *messages.Command
+		size int // bytes of spec; 0 for the delete
+	}{
+		{"1.4 MiB", putCmd(a, sized(1400<<10)), 1400 << 10},
+		{"700 KiB", putCmd(a, sized(700<<10)), 700 << 10},
+		{"100 bytes", putCmd(a, sized(100)), 100},
+		{"1.2 MiB", putCmd(a, sized(1200<<10)), 1200 << 10},
+		{"deleted", deleteCmd(a), 0},
+	}
+	want := map[uint64][]byte{} // revision -> the object stored then (nil: absent)
+	for i, v := range versions {
+		idx := uint64(2 + i)
+		_, changes := mustApply(t, c, entry(t, idx, v.cmd))
+		if len(changes) != 1 {
+			t.Fatalf("%s: %d changes", v.name, len(changes))
+		}
+		if v.size > 0 {
+			want[idx] = changes[0].Object
+			if len(changes[0].Object) < v.size {
+				t.Fatalf("%s: stored %d bytes", v.name, len(changes[0].Object))
+			}
+		} else {
+			want[idx] = nil
+		}
+	}
+	for rv, obj := range want {
+		res := readGet(c.db, &messages.GetRequest{Key: a, ResourceVersion: rv}, rv)
+		if obj == nil {
+			if !messages.IsNotFound(res.GetStatus().Err()) {
+				t.Errorf("get at %d: %v, want NotFound", rv, res.GetStatus())
+			}
+			continue
+		}
+		if !bytes.Equal(res.GetObject(), obj) {
+			t.Errorf("get at %d: %d bytes, want the %d stored", rv, len(res.GetObject()), len(obj))
+		}
+		p, err := planList(&messages.ListRequest{Version: "v1", Kind: "Pod", Namespace: "default"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.ts = rv
+		if l := readList(c.db, p); len(l.GetItems()) != 1 || !bytes.Equal(l.GetItems()[0], obj) {
+			t.Errorf("list at %d: %d items, want the object", rv, len(l.GetItems()))
+		}
+		s := readSnapshot(c.db, planSnapshot(&Snapshot{Version: "v1", Kind: "Pod", Namespace: "default"}), rv)
+		if len(s.Objects) != 1 || !bytes.Equal(s.Objects[0], obj) {
+			t.Errorf("snapshot at %d: %d objects, want the object", rv, len(s.Objects))
+		}
+	}
+	chs, _, err := readChanges(c.db, 1, 6, 100, 0)
+	if err != nil || len(chs) != 5 {
+		t.Fatalf("history: %d changes, %v", len(chs), err)
+	}
+	for i, ch := range chs {
+		rv := uint64(2 + i)
+		if wantObj := want[rv]; wantObj != nil && !bytes.Equal(ch.Object, wantObj) {
+			t.Errorf("history at %d: object of %d bytes, want %d", rv, len(ch.Object), len(wantObj))
+		}
+		if prev := want[rv-1]; rv > 2 && !bytes.Equal(ch.Prev, prev) {
+			t.Errorf("history at %d: previous object of %d bytes, want %d", rv, len(ch.Prev), len(prev))
+		}
+	}
+	// Nothing of the parts is live once the object is gone, and no value is over a part.
+	txn := c.db.NewTransactionAt(6, false)
+	defer txn.Discard()
+	it := txn.NewIterator(badger.IteratorOptions{})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if it.Item().Key()[0] == prefixPart {
+			t.Errorf("part %q is still there after the delete", it.Item().Key())
+		}
+		if n := it.Item().ValueSize(); n > partSize {
+			t.Errorf("%q holds %d bytes, over a part", it.Item().Key(), n)
+		}
+	}
+}

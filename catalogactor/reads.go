@@ -140,6 +140,9 @@ func readList(db *badger.DB, p listPlan) *messages.ListResult {
 			break
 		}
 		b, err := item.ValueCopy(nil)
+		if err == nil {
+			b, err = resolve(txn, item.Key(), b)
+		}
 		if err != nil {
 			return &messages.ListResult{Status: messages.StatusOf(err)}
 		}
@@ -201,6 +204,9 @@ func readSnapshot(db *badger.DB, p snapshotPlan, ts uint64) *SnapshotResult {
 		if err == nil {
 			var b []byte
 			if b, err = item.ValueCopy(nil); err == nil {
+				b, err = resolve(txn, item.Key(), b)
+			}
+			if err == nil {
 				res.Keys = append(res.Keys, key)
 				res.Objects = append(res.Objects, b)
 				bytes += len(b)
