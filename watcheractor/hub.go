@@ -16,8 +16,10 @@ import (
 type Config struct {
 	Logger *zap.Logger
 	// RingChanges is how many recent changes the hub keeps in memory, so a watcher starting or
-	// resuming from a recent resourceVersion joins without reading Badger.
+	// resuming from a recent resourceVersion joins without reading Badger; RingBytes bounds
+	// their objects (each change holds its object and the previous one), whichever comes first.
 	RingChanges int
+	RingBytes   int
 	// MaxWatchers bounds the watches of a node; beyond it a watch gets Unavailable.
 	MaxWatchers int
 	// MaxBufferBytes bounds the events one watcher holds for its subscriber (the objects'
@@ -41,6 +43,10 @@ type Config struct {
 
 const (
 	defaultRingChanges    = 16384
+	// defaultRingBytes: 16,384 changes of small objects take a few megabytes, of objects near
+	// the size limit 48 GiB (a node under a stream of 1.2 MiB objects was killed for memory at
+	// 24 GiB); 256 MiB keeps the ring in memory's reach and still spans minutes of writes.
+	defaultRingBytes = 256 << 20
 	defaultMaxWatchers    = 100_000
 	defaultMaxBufferBytes = 4 << 20
 	defaultMaxBatch       = 256
@@ -59,6 +65,7 @@ func (c *Config) withDefaults() {
 		c.Logger = zap.NewNop()
 	}
 	c.RingChanges = cmp.Or(c.RingChanges, defaultRingChanges)
+	c.RingBytes = cmp.Or(c.RingBytes, defaultRingBytes)
 	c.MaxWatchers = cmp.Or(c.MaxWatchers, defaultMaxWatchers)
 	c.MaxBufferBytes = cmp.Or(c.MaxBufferBytes, defaultMaxBufferBytes)
 	c.MaxBatch = cmp.Or(c.MaxBatch, defaultMaxBatch)
@@ -105,8 +112,11 @@ type Hub struct {
 	cfg     Config
 	catalog *actor.PID
 
-	ring   []*change // ring[head] is the oldest; at most RingChanges
-	head   int
+	// ring[head:] are the recent changes, oldest first: at most RingChanges, of at most
+	// RingBytes; ring[:head] is room that evictions left, reclaimed as the slice is compacted.
+	ring      []*change
+	head      int
+	ringBytes int
 	floor  uint64 // every change after floor is in the ring
 	upTo   uint64 // the catalog's applied index
 	pushed uint64 // the upTo of the last push: what every live watcher has seen
@@ -202,14 +212,20 @@ func (h *Hub) changes(ctx actor.Context, m *catalogactor.Changes) {
 	}
 	for _, ch := range m.Changes {
 		c := prepare(ch)
-		if len(h.ring) < h.cfg.RingChanges {
-			h.ring = append(h.ring, c)
-		} else {
-			h.floor = h.ring[h.head].ResourceVersion
-			h.ring[h.head] = c
-			h.head = (h.head + 1) % len(h.ring)
+		h.ring = append(h.ring, c)
+		h.ringBytes += changeBytes(c)
+		for len(h.ring)-h.head > h.cfg.RingChanges || h.ringBytes > h.cfg.RingBytes && len(h.ring)-h.head > 1 {
+			old := h.ring[h.head]
+			h.ring[h.head] = nil
+			h.head++
+			h.floor, h.ringBytes = old.ResourceVersion, h.ringBytes-changeBytes(old)
 		}
 		h.pending = append(h.pending, c)
+	}
+	if h.head > 0 && h.head >= len(h.ring)/2 {
+		n := copy(h.ring, h.ring[h.head:])
+		clear(h.ring[n:]) // no stale references keep evicted objects alive
+		h.ring, h.head = h.ring[:n], 0
 	}
 	h.upTo = m.Applied
 	// Changes below the compacted revision may still be in the ring (after a restart the
@@ -227,6 +243,9 @@ func (h *Hub) changes(ctx actor.Context, m *catalogactor.Changes) {
 		h.pushed = h.upTo
 	}
 }
+
+// changeBytes is what a change in the ring holds: its object and the previous one.
+func changeBytes(c *change) int { return len(c.Object) + len(c.Prev) + eventOverhead }
 
 func (h *Hub) watch(ctx actor.Context, req *messages.WatchRequest) {
 	sub := ctx.Sender()
@@ -318,8 +337,7 @@ func (h *Hub) join(ctx actor.Context, m join) {
 		return
 	}
 	var out []*change
-	for i := range h.ring {
-		c := h.ring[(h.head+i)%len(h.ring)]
+	for _, c := range h.ring[h.head:] {
 		if c.ResourceVersion > m.from {
 			out = append(out, c)
 		}

@@ -54,3 +54,31 @@ func TestHubJoinBelowCompactedGoesToTheCatalog(t *testing.T) {
 		}
 	}
 }
+
+// TestHubRingIsBoundedInBytes: the ring keeps at most RingBytes of objects, however few the
+// changes: a stream of objects near the size limit once took a node's memory (24 GiB) with a
+// ring bounded only in changes. A join from before what it holds goes to the catalog.
+func TestHubRingIsBoundedInBytes(t *testing.T) {
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	defer sys.Shutdown()
+	hub := sys.Root.Spawn(NewHub(Config{RingBytes: 11 << 20})) // five changes of 2 MiB
+	defer func() { _ = sys.Root.StopFuture(hub).Wait() }()
+	big := make([]byte, 1<<20)
+	for rv := uint64(2); rv <= 200; rv++ {
+		sys.Root.Send(hub, &catalogactor.Changes{Applied: rv, Changes: []catalogactor.Change{{Type: catalogactor.Modified,
+			ResourceVersion: rv, Key: &messages.ResourceKey{Version: "v1", Kind: "Pod", Name: "p"}, Object: big, Prev: big}}})
+	}
+	res, err := sys.Root.RequestFuture(hub, join{from: 195}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, ok := res.(joined)
+	if !ok || len(j.changes) != 5 {
+		t.Fatalf("join from 195: %T with %d changes, want the 5 after it", res, len(j.changes))
+	}
+	if res, _ := sys.Root.RequestFuture(hub, join{from: 150}, 5*time.Second).Result(); res != (tooFar{}) {
+		t.Fatalf("join from 150: %T, want tooFar: 50 changes of 2 MiB are over an 11 MiB ring", res)
+	}
+}
