@@ -42,11 +42,11 @@ type Config struct {
 }
 
 const (
-	defaultRingChanges    = 16384
+	defaultRingChanges = 16384
 	// defaultRingBytes: 16,384 changes of small objects take a few megabytes, of objects near
 	// the size limit 48 GiB (a node under a stream of 1.2 MiB objects was killed for memory at
 	// 24 GiB); 256 MiB keeps the ring in memory's reach and still spans minutes of writes.
-	defaultRingBytes = 256 << 20
+	defaultRingBytes      = 256 << 20
 	defaultMaxWatchers    = 100_000
 	defaultMaxBufferBytes = 4 << 20
 	defaultMaxBatch       = 256
@@ -117,10 +117,10 @@ type Hub struct {
 	ring      []*change
 	head      int
 	ringBytes int
-	floor  uint64 // every change after floor is in the ring
-	upTo   uint64 // the catalog's applied index
-	pushed uint64 // the upTo of the last push: what every live watcher has seen
-	known  bool   // upTo and floor are set (the catalog has spoken)
+	floor     uint64 // every change after floor is in the ring
+	upTo      uint64 // the catalog's applied index
+	pushed    uint64 // the upTo of the last push: what every live watcher has seen
+	known     bool   // upTo and floor are set (the catalog has spoken)
 
 	live       map[string]*actor.PID // watchers that get every push
 	bookmarked map[string]*actor.PID // live watchers that asked for bookmarks
