@@ -26,6 +26,7 @@ type serveOptions struct {
 	syncEvery, compactAfter, keepEntries uint64
 	maxInflight                          int
 	memTableSize                         int64
+	pprofListen                          string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -75,7 +76,8 @@ kill the process at every start until space is freed.`,
 	f.Uint64Var(&o.keepEntries, "raft-keep-entries", 0, "entries a compaction keeps in the Raft log (tests)")
 	f.IntVar(&o.maxInflight, "max-inflight-proposals", 0, "writes waiting to commit before more are refused (tests)")
 	f.Int64Var(&o.memTableSize, "badger-memtable-size", 0, "size of the catalog's memtables in bytes (tests)")
-	for _, name := range []string{"catalog-sync-every", "raft-compact-after", "raft-keep-entries", "max-inflight-proposals", "badger-memtable-size"} {
+	f.StringVar(&o.pprofListen, "pprof-listen", "", "host:port to serve Go's /debug/pprof on (diagnosis)")
+	for _, name := range []string{"catalog-sync-every", "raft-compact-after", "raft-keep-entries", "max-inflight-proposals", "badger-memtable-size", "pprof-listen"} {
 		_ = f.MarkHidden(name)
 	}
 	return cmd
@@ -101,6 +103,13 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 	}
 	logger := serverLogger(g.errw, level)
 	defer func() { _ = logger.Sync() }()
+	if o.pprofListen != "" {
+		stop, err := servePprof(o.pprofListen)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	node, err := actors.Start(actors.Config{
 		DataDir:          o.dataDir,

@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,13 +50,14 @@ type line struct {
 	Writes     int     `json:"writes"`
 	Errors     int     `json:"errors"`
 	MaxMS      float64 `json:"max_put_ms"`
+	NodeRSSMiB float64 `json:"node_rss_mib"`
 	RaftMiB    float64 `json:"raft_mib"`
 	CatalogMiB float64 `json:"catalog_mib"`
 	TotalMiB   float64 `json:"total_mib"`
 }
 
 func run(bin string, duration, sample time.Duration, size, keys, rate, history int) error {
-	node, err := bench.StartNodeArgs(bin, []string{"--history-revisions", fmt.Sprint(history)})
+	node, err := bench.StartNodeArgs(bin, append([]string{"--history-revisions", fmt.Sprint(history)}, strings.Fields(os.Getenv("DISKBENCH_SERVE_ARGS"))...))
 	if err != nil {
 		return err
 	}
@@ -84,7 +86,7 @@ func run(bin string, duration, sample time.Duration, size, keys, rate, history i
 	report := func() {
 		raft, catalog := diskUse(filepath.Join(node.DataDir(), "raft")), diskUse(filepath.Join(node.DataDir(), "catalog"))
 		_ = enc.Encode(line{Elapsed: int(time.Since(start).Seconds()), Writes: writes, Errors: errs,
-			MaxMS:   float64(maxPut.Microseconds()) / 1000,
+			MaxMS: float64(maxPut.Microseconds()) / 1000, NodeRSSMiB: mib(rss(node.PID)),
 			RaftMiB: mib(raft), CatalogMiB: mib(catalog), TotalMiB: mib(raft + catalog)})
 		maxPut = 0
 	}
@@ -126,3 +128,19 @@ func diskUse(dir string) int64 {
 }
 
 func mib(b int64) float64 { return float64(b*10>>20) / 10 }
+
+// rss is the resident memory of process pid, in bytes (0 when unknown).
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
