@@ -125,7 +125,7 @@ func (c *canon) value(depth int) error {
 		if plain {
 			c.out = append(c.out, c.in[c.i-len(s)-2:c.i]...)
 		} else {
-			c.out = appendString(c.out, s)
+			c.out = AppendString(c.out, s)
 		}
 		return nil
 	case ch == '-' || ch >= '0' && ch <= '9':
@@ -183,7 +183,7 @@ func (c *canon) object(depth int) error {
 		if plain {
 			c.out = append(c.out, c.in[c.i-len(key)-2:c.i]...)
 		} else {
-			c.out = appendString(c.out, key)
+			c.out = AppendString(c.out, key)
 		}
 		c.space()
 		if c.i >= len(c.in) || c.in[c.i] != ':' {
@@ -495,10 +495,11 @@ func hex4(b []byte, i int) (rune, bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString writes the valid UTF-8 s as encoding/json writes a string with HTML escaping
+// AppendString writes the valid UTF-8 s as encoding/json writes a string with HTML escaping
 // off: '"', '\\' and control characters escaped (\b, \f, \n, \r, \t, or \u00XX), U+2028 and
-// U+2029 escaped, everything else as it is.
-func appendString(out, s []byte) []byte {
+// U+2029 escaped, everything else as it is: the string form of canonical JSON, which the patch
+// engine writes too.
+func AppendString[S ~string | ~[]byte](out []byte, s S) []byte {
 	out = append(out, '"')
 	done := 0
 	for i := 0; i < len(s); {

@@ -2,6 +2,8 @@ package patch
 
 import (
 	"unicode/utf8"
+
+	"github.com/kstore/kstore/catalogactor/object"
 )
 
 // encode appends v as canonical JSON: the bytes object.Canonical gives (keys sorted, no space,
@@ -51,55 +53,9 @@ func encode(t *tree, w *work, out []byte, v value) []byte {
 	}
 }
 
-const hexDigits = "0123456789abcdef"
 
-// appendString writes s (valid UTF-8: decode refuses anything else) as encoding/json does
-// with SetEscapeHTML(false): ", \ and control characters escaped (\b \f \n \r \t by name, the
-// rest as \u00XX), U+2028 and U+2029 as \u2028 and \u2029, everything else as it is.
-func appendString(out []byte, s string) []byte {
-	out = append(out, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			out = append(out, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				out = append(out, '\\', c)
-			case '\b':
-				out = append(out, '\\', 'b')
-			case '\f':
-				out = append(out, '\\', 'f')
-			case '\n':
-				out = append(out, '\\', 'n')
-			case '\r':
-				out = append(out, '\\', 'r')
-			case '\t':
-				out = append(out, '\\', 't')
-			default:
-				out = append(out, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == '\u2028' || r == '\u2029' {
-			out = append(out, s[start:i]...)
-			out = append(out, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	out = append(out, s[start:]...)
-	return append(out, '"')
-}
+// appendString writes s (valid UTF-8: decode refuses anything else) as canonical JSON does.
+func appendString(out []byte, s string) []byte { return object.AppendString(out, s) }
 
 // stringSize is len(appendString(nil, s)).
 func stringSize(s string) int {
