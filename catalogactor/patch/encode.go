@@ -53,7 +53,6 @@ func encode(t *tree, w *work, out []byte, v value) []byte {
 	}
 }
 
-
 // appendString writes s (valid UTF-8: decode refuses anything else) as canonical JSON does.
 func appendString(out []byte, s string) []byte { return object.AppendString(out, s) }
 
