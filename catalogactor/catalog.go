@@ -220,16 +220,6 @@ func compactTarget(applied, compacted, retain uint64) (uint64, bool) {
 	return to, true
 }
 
-// compact drops the history that the retained window leaves behind, when it is due, but never
-// discards a version that oldestRead, the oldest timestamp a read in progress uses, still sees.
-func (c *catalog) compact(oldestRead uint64) error {
-	to, ok := compactTarget(c.applied, c.compacted, c.retain)
-	if !ok {
-		return nil
-	}
-	return c.compactTo(to, min(to, oldestRead))
-}
-
 // compactTo moves the compacted revision up to to: it removes the change log below it and lets
 // Badger discard object versions below discardTs (at most to).
 func (c *catalog) compactTo(to, discardTs uint64) error {

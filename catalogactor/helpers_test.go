@@ -190,3 +190,14 @@ func testUID(name string) string {
 	}
 	return fmt.Sprintf("00000000-0000-4000-8000-%012x", n&(1<<48-1))
 }
+
+// compact is what the applier does after a batch, for tests that drive a catalog directly: it
+// drops the history the retained window leaves behind, when it is due, never discarding a
+// version that oldestRead, the oldest timestamp a read in progress uses, still sees.
+func (c *catalog) compact(oldestRead uint64) error {
+	to, ok := compactTarget(c.applied, c.compacted, c.retain)
+	if !ok {
+		return nil
+	}
+	return c.compactTo(to, min(to, oldestRead))
+}
