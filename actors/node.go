@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +31,10 @@ type Config struct {
 	Listen string
 	// NodeID is this node's Raft id, non-zero. Default 1.
 	NodeID uint64
+	// InitialCluster names the members of a new cluster: every member's node id, this node's
+	// included, with the address its node listens on. It is used when the data dir is new;
+	// empty makes a cluster of this node alone.
+	InitialCluster map[uint64]string
 	// Name is the node actor's name; clients address it as (address, Name). Default "kstore".
 	Name   string
 	Logger *zap.Logger
@@ -150,7 +157,12 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	if err := checkStartSpace(cfg.DataDir, reserve); err != nil {
 		return nil, err
 	}
-	rlog, err := raftactor.OpenLog(filepath.Join(cfg.DataDir, "raft"), []uint64{cfg.NodeID}, log) // a single voter, until cluster/ adds peers
+	members, err := initialMembers(cfg, system.Address())
+	if err != nil {
+		return nil, err
+	}
+	rcfg.Members = members
+	rlog, err := raftactor.OpenLog(filepath.Join(cfg.DataDir, "raft"), slices.Sorted(maps.Keys(members)), log)
 	if err != nil {
 		return nil, fmt.Errorf("kstore: open raft log in %s: %w", cfg.DataDir, err)
 	}
@@ -169,17 +181,20 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	}
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &nodeActor{
-			log:   log,
-			fail:  fail,
-			disk:  &diskSpace{dir: cfg.DataDir, reserve: reserve},
-			watch: watcheractor.NewHub(cfg.Watch),
+			id:      cfg.NodeID,
+			name:    cfg.Name,
+			members: members,
+			log:     log,
+			fail:    fail,
+			disk:    &diskSpace{dir: cfg.DataDir, reserve: reserve},
+			watch:   watcheractor.NewHub(cfg.Watch),
 			catalog: func(watch *actor.PID) *actor.Props {
 				return catalogactor.New(catalogactor.Config{DB: db, Watchers: watch, Logger: log, HistoryRevisions: cfg.HistoryRevisions,
 					SyncEvery: cfg.LogCompaction.SyncEvery})
 			},
 			raft: func(catalog *actor.PID) *actor.Props {
 				c := rcfg
-				c.Log, c.Catalog = rlog, catalog
+				c.Log, c.Applier = rlog, catalog
 				props, err := raftactor.New(c)
 				if err != nil {
 					panic(err) // unreachable: rcfg passed Check above
@@ -204,8 +219,15 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	n.wg.Add(1)
 	go n.watchFailure()
 	// Wait until raft and the catalog have loaded their state and caught up: a caller's first
-	// write then finds a leader, and its first read every write acknowledged before.
-	err = waitReady(system.Root, pid)
+	// write then finds a leader, and its first read every write acknowledged before. Only a
+	// node that is its own quorum can count on that; a member of a larger cluster may be the
+	// first of its members to start, and serves (refusing requests with Unavailable until it
+	// has caught up) as soon as its actors run.
+	if len(members) == 1 {
+		err = waitReady(system.Root, pid)
+	} else {
+		err = waitStarted(system.Root, pid)
+	}
 	if err != nil {
 		select {
 		case ferr := <-n.failed: // the reason it did not answer
@@ -244,6 +266,33 @@ func waitReady(root *actor.RootContext, pid *actor.PID) error {
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline: an election, a replay
 	}
+}
+
+// waitStarted waits until the node actor answers, which it does once its children started.
+func waitStarted(root *actor.RootContext, pid *actor.PID) error {
+	_, err := root.RequestFuture(pid, servingQuery{}, startTimeout).Result()
+	return err
+}
+
+// initialMembers checks cfg.InitialCluster and returns the members the log is bootstrapped
+// with: InitialCluster, or this node alone at addr.
+func initialMembers(cfg Config, addr string) (map[uint64]string, error) {
+	if len(cfg.InitialCluster) == 0 {
+		return map[uint64]string{cfg.NodeID: addr}, nil
+	}
+	own, ok := cfg.InitialCluster[cfg.NodeID]
+	if !ok {
+		return nil, fmt.Errorf("kstore: the initial cluster %v has no member %d, this node's id: add %d=%s to it, or give this node the id of one of its members", cfg.InitialCluster, cfg.NodeID, cfg.NodeID, addr)
+	}
+	if own != addr && !strings.HasSuffix(cfg.Listen, ":0") {
+		return nil, fmt.Errorf("kstore: the initial cluster gives node %d the address %s, but it listens on %s: peers would send to the wrong place; make them the same", cfg.NodeID, own, addr)
+	}
+	for id := range cfg.InitialCluster {
+		if id == 0 {
+			return nil, errors.New("kstore: the initial cluster has a member with id 0: ids must be non-zero")
+		}
+	}
+	return maps.Clone(cfg.InitialCluster), nil
 }
 
 func (n *Node) watchFailure() {

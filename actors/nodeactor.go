@@ -28,7 +28,10 @@ type (
 // and stamps them, then hands them to raft), routes reads to the catalog and status to raft, and
 // supervises both. It holds no state beyond its children's PIDs.
 type nodeActor struct {
-	log *zap.Logger
+	id      uint64
+	name    string            // the node actor's name, the same on every member
+	members map[uint64]string // every member's address, by node id
+	log     *zap.Logger
 	// fail reports that the node can no longer serve and must stop: an internal actor stopped
 	// without being asked to, or this actor did (a Stop or Poison that reached it).
 	fail     func(error)
@@ -39,6 +42,37 @@ type nodeActor struct {
 	kids     children
 	serving  bool // reads and writes are refused until raft has caught up (raftactor.CaughtUp)
 	stopping bool
+	// leader is the member raft last reported leading (0: none known); leads is set when that
+	// is this node. Writes go to raft here only when it leads, else to the leader's node actor.
+	leader uint64
+	leads  bool
+	// held are the linearizable reads waiting for raft's read barrier (raftactor.ReadIndexed),
+	// by barrier id; raft bounds how many wait and answers each one.
+	held     map[uint64]heldRead
+	nextRead uint64
+	// down are the peers whose node actor was reported terminated (the process died or the
+	// connection broke) since raft last named them leader.
+	down map[uint64]bool
+}
+
+// peerOf reports which peer's node actor pid is.
+func (a *nodeActor) peerOf(pid *actor.PID) (uint64, bool) {
+	if pid.GetId() != a.name {
+		return 0, false
+	}
+	for id, addr := range a.members {
+		if id != a.id && addr == pid.GetAddress() {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// heldRead is a read and its caller, held until raft confirms that this node's state is
+// current enough to serve it linearizably.
+type heldRead struct {
+	msg    any
+	sender *actor.PID
 }
 
 func (a *nodeActor) Receive(ctx actor.Context) {
@@ -58,6 +92,15 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *raftactor.CaughtUp:
 		a.serving = true
+	case *raftactor.Leader:
+		a.leader, a.leads = m.ID, m.Self
+		if a.down[m.ID] {
+			delete(a.down, m.ID) // raft heard from it: it is back
+			ctx.Watch(actor.NewPID(a.members[m.ID], a.name))
+		}
+		a.log.Info("leader changed", zap.Uint64("leader", m.ID), zap.Uint64("term", m.Term))
+	case *raftactor.ReadIndexed:
+		a.readIndexed(ctx, m)
 	case servingQuery:
 		ctx.Respond(a.serving)
 	case *actor.Started:
@@ -75,26 +118,47 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		if a.kids.raft, err = ctx.SpawnNamed(a.raft(a.kids.catalog), "raft"); err != nil {
 			panic(err)
 		}
-	case *messages.Command:
-		cmd, err := admit(m, time.Now())
-		if err == nil {
-			err = a.disk.admit(len(cmd.GetValue()) + len(cmd.GetPatch()))
+		a.down = map[uint64]bool{}
+		for id, addr := range a.members {
+			if id != a.id {
+				ctx.Watch(actor.NewPID(addr, a.name))
+			}
 		}
-		if err != nil {
-			ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: messages.StatusOf(err)})
+	case *messages.Command:
+		a.command(ctx, m, false)
+	case *messages.Forwarded:
+		a.command(ctx, m.GetCommand(), true)
+	case *messages.GetRequest:
+		if m.GetResourceVersion() != 0 || m.GetConsistency() == messages.Consistency_SERIALIZABLE {
+			ctx.Forward(a.kids.catalog)
 			return
 		}
-		ctx.Send(a.kids.raft, &raftactor.Propose{Command: cmd, ReplyTo: ctx.Sender()})
-	case *messages.GetRequest, *messages.ListRequest:
-		ctx.Forward(a.kids.catalog)
+		a.hold(ctx)
+	case *messages.ListRequest:
+		if m.GetResourceVersion() != 0 || m.GetContinue() != "" || m.GetConsistency() == messages.Consistency_SERIALIZABLE {
+			ctx.Forward(a.kids.catalog) // a continue token reads at the revision of its first page
+			return
+		}
+		a.hold(ctx)
 	case *messages.WatchRequest:
-		ctx.Forward(a.kids.watch)
+		if m.GetResourceVersion() != 0 || m.GetConsistency() == messages.Consistency_SERIALIZABLE {
+			ctx.Forward(a.kids.watch)
+			return
+		}
+		a.hold(ctx)
 	case *messages.StatusRequest:
 		ctx.Forward(a.kids.raft)
 	case stopIntake:
 		a.stopping = true
 		ctx.Respond(a.kids)
 	case *actor.Terminated:
+		if id, ok := a.peerOf(m.GetWho()); ok {
+			// A peer's process stopped, or its connection broke: writes are not forwarded to it
+			// into the void until raft reports a leader again.
+			a.log.Info("peer unreachable", zap.Uint64("peer", id), zap.String("address", m.GetWho().GetAddress()))
+			a.down[id] = true
+			return
+		}
 		// A child stopped. During a stop that is the plan; otherwise the node lost a part it
 		// cannot serve without (the supervisor reports failures it saw itself first).
 		if !a.stopping {
@@ -109,6 +173,79 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			a.fail(fmt.Errorf("kstore: the node actor %s was stopped from outside the node's own shutdown", ctx.Self().GetId()))
 		}
 	}
+}
+
+// command proposes a write where this node leads, and forwards it to the leader otherwise. A
+// forwarded command is not forwarded again: a member that got one and does not lead (leadership
+// moved on the way) refuses it with Unavailable, and the caller retries.
+func (a *nodeActor) command(ctx actor.Context, m *messages.Command, forwarded bool) {
+	if m == nil {
+		m = &messages.Command{}
+	}
+	if !a.leads && len(a.members) > 1 {
+		switch {
+		case forwarded:
+			ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+				Message: fmt.Sprintf("node %d got a write forwarded as to the leader, but it does not lead now (leadership is changing): nothing was written; retry", a.id)}})
+		case a.leader == 0 || a.members[a.leader] == "":
+			ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+				Message: fmt.Sprintf("node %d knows no leader (an election is under way, or it is cut off from the quorum): nothing was written; retry shortly, or on another member", a.id)}})
+		case a.down[a.leader]:
+			ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+				Message: fmt.Sprintf("the leader, node %d, is unreachable from node %d (a new one is being elected): nothing was written; retry shortly", a.leader, a.id)}})
+		default:
+			// The leader answers the caller directly; this node keeps no state for it.
+			ctx.RequestWithCustomSender(actor.NewPID(a.members[a.leader], a.name),
+				&messages.Forwarded{Command: m, From: a.id}, ctx.Sender())
+		}
+		return
+	}
+	cmd, err := admit(m, time.Now())
+	if err == nil {
+		err = a.disk.admit(len(cmd.GetValue()) + len(cmd.GetPatch()))
+	}
+	if err != nil {
+		ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: messages.StatusOf(err)})
+		return
+	}
+	ctx.Send(a.kids.raft, &raftactor.Propose{Command: cmd, ReplyTo: ctx.Sender()})
+}
+
+// hold asks raft for a read barrier and keeps the read until raft answers: then it goes to the
+// catalog (or the watch hub, for the start of a watch), which serves it at a state that holds
+// every write acknowledged before the read arrived.
+func (a *nodeActor) hold(ctx actor.Context) {
+	if a.held == nil {
+		a.held = map[uint64]heldRead{}
+	}
+	a.nextRead++
+	a.held[a.nextRead] = heldRead{msg: ctx.Message(), sender: ctx.Sender()}
+	ctx.Request(a.kids.raft, &raftactor.ReadBarrier{ID: a.nextRead})
+}
+
+func (a *nodeActor) readIndexed(ctx actor.Context, m *raftactor.ReadIndexed) {
+	r, ok := a.held[m.ID]
+	if !ok {
+		return
+	}
+	delete(a.held, m.ID)
+	if m.Status != nil {
+		switch req := r.msg.(type) {
+		case *messages.GetRequest:
+			ctx.Send(r.sender, &messages.GetResult{Status: m.Status})
+		case *messages.ListRequest:
+			ctx.Send(r.sender, &messages.ListResult{Status: m.Status})
+		case *messages.WatchRequest:
+			ctx.Send(r.sender, &messages.WatchEvents{WatchId: req.GetWatchId(), Seq: 1, Events: []*messages.WatchEvent{
+				{Type: messages.EventType_EVENT_ERROR, Status: m.Status, Object: messages.StatusObjectJSON(m.Status)}}})
+		}
+		return
+	}
+	to := a.kids.catalog
+	if _, watch := r.msg.(*messages.WatchRequest); watch {
+		to = a.kids.watch
+	}
+	ctx.RequestWithCustomSender(to, r.msg, r.sender)
 }
 
 // needsReply reports whether m is a request whose answer goes to its sender.
@@ -129,6 +266,8 @@ func refuse(ctx actor.Context, status *messages.Status, withStatus bool) bool {
 	switch m := ctx.Message().(type) {
 	case *messages.Command:
 		ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: status})
+	case *messages.Forwarded:
+		ctx.Respond(&messages.CommandResult{RequestId: echoID(m.GetCommand()), Status: status})
 	case *messages.GetRequest:
 		ctx.Respond(&messages.GetResult{Status: status})
 	case *messages.ListRequest:

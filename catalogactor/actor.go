@@ -12,26 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kstore/kstore/messages"
+	"github.com/kstore/kstore/raftactor"
 )
-
-// Committed carries committed Raft entries, in log order, from the raft actor to the catalog.
-// ReplyTo maps the index of an entry proposed on this node to the caller waiting for its
-// CommandResult. The catalog answers every Committed with Applied to the sender.
-type Committed struct {
-	Entries []*raftpb.Entry
-	ReplyTo map[uint64]*actor.PID
-}
-
-// Applied tells the raft actor how far the catalog has applied the log, and the oldest
-// revision it still serves.
-type Applied struct {
-	Index     uint64
-	Compacted uint64
-}
-
-// Durable tells the raft actor that Badger holds every entry up to Index on disk, so the Raft
-// log may drop them.
-type Durable struct{ Index uint64 }
 
 // Changes carries the changes of one applied batch, in order, to the watch hub (Config.Watchers).
 // It is sent after every batch, changes or not, so the hub always knows the applied index.
@@ -168,8 +150,8 @@ type Actor struct {
 	applyJobs chan applyJob    // to the applier; at most one job in flight (applying)
 	applyDone chan applyResult // from the applier; its capacity is the one job in flight
 	applying  bool
-	queue     []*Committed // batches that arrived while one was applied; raft bounds them
-	closing   bool         // Stopping began: no new apply, sync or GC
+	queue     []*raftactor.Committed // batches that arrived while one was applied; raft bounds them
+	closing   bool                   // Stopping began: no new apply, sync or GC
 
 	jobs        chan readJob   // to the readers; its capacity is MaxQueuedReads
 	activeReads map[uint64]int // timestamps of reads in flight, which compaction must not pass
@@ -254,7 +236,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.start(ctx)
-	case *Committed:
+	case *raftactor.Committed:
 		a.raft = ctx.Sender()
 		a.queue = append(a.queue, m)
 		a.startApply()
@@ -298,7 +280,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		}
 		a.synced = m.index
 		if a.raft != nil {
-			ctx.Send(a.raft, &Durable{Index: m.index})
+			ctx.Send(a.raft, &raftactor.Durable{Index: m.index})
 		}
 		a.maybeSync(ctx)
 	case *actor.Stopping:
@@ -457,7 +439,7 @@ func (a *Actor) finishApply(ctx actor.Context, r applyResult) {
 	}
 	a.releaseWaiting(ctx)
 	if a.raft != nil {
-		ctx.Send(a.raft, &Applied{Index: a.applied, Compacted: a.compacted})
+		ctx.Send(a.raft, &raftactor.Applied{Index: a.applied, Compacted: a.compacted})
 	}
 	a.maybeSync(ctx)
 	a.startApply()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kstore/kstore/catalogactor/object"
 	"github.com/kstore/kstore/messages"
+	"github.com/kstore/kstore/raftactor"
 )
 
 // The actor tests run in a synctest bubble: the actor system, Badger and the actor's ticker
@@ -62,17 +63,17 @@ func (h *harness) request(msg any) any {
 }
 
 // commit hands entries to the catalog as the raft actor does and returns its Applied.
-func (h *harness) commit(entries ...*raftpb.Entry) *Applied {
+func (h *harness) commit(entries ...*raftpb.Entry) *raftactor.Applied {
 	h.t.Helper()
 	return h.commitTo(nil, entries...)
 }
 
-func (h *harness) commitTo(replyTo map[uint64]*actor.PID, entries ...*raftpb.Entry) *Applied {
+func (h *harness) commitTo(replyTo map[uint64]*actor.PID, entries ...*raftpb.Entry) *raftactor.Applied {
 	h.t.Helper()
-	res := h.request(&Committed{Entries: entries, ReplyTo: replyTo})
-	a, ok := res.(*Applied)
+	res := h.request(&raftactor.Committed{Entries: entries, ReplyTo: replyTo})
+	a, ok := res.(*raftactor.Applied)
 	if !ok {
-		h.t.Fatalf("Committed answered %T %v, want *Applied", res, res)
+		h.t.Fatalf("Committed answered %T %v, want *raftactor.Applied", res, res)
 	}
 	return a
 }
@@ -219,7 +220,7 @@ func TestActorGone(t *testing.T) {
 		if first.GetContinue() == "" || first.GetResourceVersion() != 4 {
 			t.Fatalf("first page: %v", first)
 		}
-		var applied *Applied
+		var applied *raftactor.Applied
 		for i := uint64(5); i <= 21; i += 3 {
 			var batch []*raftpb.Entry
 			for j := i; j < i+3 && j <= 21; j++ {
@@ -385,7 +386,7 @@ func TestReadsDoNotWaitForAnApply(t *testing.T) {
 		k := podKey("default", "big-"+strconv.Itoa(i))
 		batch = append(batch, entry(t, uint64(3+i), putCmd(k, podValue("default", k.GetName(), "", pad))))
 	}
-	applied := await(h.sys.Root.RequestFuture(h.pid, &Committed{Entries: batch}, replyTimeout))
+	applied := await(h.sys.Root.RequestFuture(h.pid, &raftactor.Committed{Entries: batch}, replyTimeout))
 	got := h.get(a, 0)
 	select {
 	case <-applied.done:
@@ -396,7 +397,7 @@ func TestReadsDoNotWaitForAnApply(t *testing.T) {
 		t.Fatalf("get during the apply: %v, want a at resourceVersion 2", got)
 	}
 	<-applied.done
-	if res, ok := applied.res.(*Applied); !ok || res.Index != 2002 {
+	if res, ok := applied.res.(*raftactor.Applied); !ok || res.Index != 2002 {
 		t.Fatalf("the batch: %v %v, want Applied at 2002", applied.res, applied.err)
 	}
 }

@@ -86,7 +86,7 @@ func deleteCmd(key *messages.ResourceKey) *messages.Command {
 // entry is the committed Raft entry of cmd at index (term 1); the proposal id is the index.
 func entry(t testing.TB, index uint64, cmd *messages.Command) *raftpb.Entry {
 	t.Helper()
-	data, err := messages.EncodeEntry(index, cmd)
+	data, err := messages.EncodeEntry(messages.ProposalID{Node: 1, Epoch: 1, Seq: index}, cmd)
 	if err != nil {
 		t.Fatalf("EncodeEntry(%d): %v", index, err)
 	}

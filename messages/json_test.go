@@ -156,12 +156,21 @@ func TestStatusErrors(t *testing.T) {
 
 func TestEntryRoundTrip(t *testing.T) {
 	c := &Command{Kind: CommandKind_PUT, Key: podKey, Value: []byte(`{}`), Reason: Reason_OPERATOR}
-	data, err := EncodeEntry(77, c)
+	want := ProposalID{Node: 3, Epoch: 1 << 40, Seq: 77}
+	data, err := EncodeEntry(want, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, ok := EntryProposalID(data); !ok || id != 77 {
-		t.Fatalf("proposal id %d %v, want 77", id, ok)
+	if id, ok := EntryProposalID(data); !ok || id != want {
+		t.Fatalf("proposal id %v %v, want %v", id, ok, want)
+	}
+	// Format 1, as an older single-node kstore wrote it: the id without proposer or epoch.
+	old := append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 9}, data[25:]...)
+	if id, ok := EntryProposalID(old); !ok || id != (ProposalID{Seq: 9}) {
+		t.Fatalf("format 1 proposal id %v %v, want seq 9 only", id, ok)
+	}
+	if back, err := DecodeEntry(old); err != nil || !proto.Equal(back, c) {
+		t.Fatalf("DecodeEntry(format 1) = %v, %v", back, err)
 	}
 	back, err := DecodeEntry(data)
 	if err != nil || !proto.Equal(back, c) {

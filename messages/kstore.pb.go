@@ -147,6 +147,58 @@ func (CommandKind) EnumDescriptor() ([]byte, []int) {
 	return file_messages_kstore_proto_rawDescGZIP(), []int{1}
 }
 
+// Consistency is how current a read must be.
+type Consistency int32
+
+const (
+	// LINEARIZABLE (the default) sees every write acknowledged before the read began, on any
+	// member: the member confirms with the leader (Raft's ReadIndex) that it has applied the log
+	// up to the leader's commit index before it reads. It needs a quorum.
+	Consistency_LINEARIZABLE Consistency = 0
+	// SERIALIZABLE reads the member's own applied state without asking anyone: possibly stale,
+	// never older than what that member already served. It works without a quorum.
+	Consistency_SERIALIZABLE Consistency = 1
+)
+
+// Enum value maps for Consistency.
+var (
+	Consistency_name = map[int32]string{
+		0: "LINEARIZABLE",
+		1: "SERIALIZABLE",
+	}
+	Consistency_value = map[string]int32{
+		"LINEARIZABLE": 0,
+		"SERIALIZABLE": 1,
+	}
+)
+
+func (x Consistency) Enum() *Consistency {
+	p := new(Consistency)
+	*p = x
+	return p
+}
+
+func (x Consistency) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Consistency) Descriptor() protoreflect.EnumDescriptor {
+	return file_messages_kstore_proto_enumTypes[2].Descriptor()
+}
+
+func (Consistency) Type() protoreflect.EnumType {
+	return &file_messages_kstore_proto_enumTypes[2]
+}
+
+func (x Consistency) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Consistency.Descriptor instead.
+func (Consistency) EnumDescriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{2}
+}
+
 // PatchType selects the patch format of a PATCH command.
 type PatchType int32
 
@@ -181,11 +233,11 @@ func (x PatchType) String() string {
 }
 
 func (PatchType) Descriptor() protoreflect.EnumDescriptor {
-	return file_messages_kstore_proto_enumTypes[2].Descriptor()
+	return file_messages_kstore_proto_enumTypes[3].Descriptor()
 }
 
 func (PatchType) Type() protoreflect.EnumType {
-	return &file_messages_kstore_proto_enumTypes[2]
+	return &file_messages_kstore_proto_enumTypes[3]
 }
 
 func (x PatchType) Number() protoreflect.EnumNumber {
@@ -194,7 +246,7 @@ func (x PatchType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PatchType.Descriptor instead.
 func (PatchType) EnumDescriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{2}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{3}
 }
 
 // ResourceOp is what applying a command did.
@@ -237,11 +289,11 @@ func (x ResourceOp) String() string {
 }
 
 func (ResourceOp) Descriptor() protoreflect.EnumDescriptor {
-	return file_messages_kstore_proto_enumTypes[3].Descriptor()
+	return file_messages_kstore_proto_enumTypes[4].Descriptor()
 }
 
 func (ResourceOp) Type() protoreflect.EnumType {
-	return &file_messages_kstore_proto_enumTypes[3]
+	return &file_messages_kstore_proto_enumTypes[4]
 }
 
 func (x ResourceOp) Number() protoreflect.EnumNumber {
@@ -250,7 +302,7 @@ func (x ResourceOp) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ResourceOp.Descriptor instead.
 func (ResourceOp) EnumDescriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{3}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{4}
 }
 
 // StatusReason is a Kubernetes status reason. The names match metav1.StatusReason.
@@ -308,11 +360,11 @@ func (x StatusReason) String() string {
 }
 
 func (StatusReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_messages_kstore_proto_enumTypes[4].Descriptor()
+	return file_messages_kstore_proto_enumTypes[5].Descriptor()
 }
 
 func (StatusReason) Type() protoreflect.EnumType {
-	return &file_messages_kstore_proto_enumTypes[4]
+	return &file_messages_kstore_proto_enumTypes[5]
 }
 
 func (x StatusReason) Number() protoreflect.EnumNumber {
@@ -321,7 +373,7 @@ func (x StatusReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StatusReason.Descriptor instead.
 func (StatusReason) EnumDescriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{4}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{5}
 }
 
 // EventType is the kind of a watch event, spelled on the wire as the seed does: ADDED, MODIFIED,
@@ -368,11 +420,11 @@ func (x EventType) String() string {
 }
 
 func (EventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_messages_kstore_proto_enumTypes[5].Descriptor()
+	return file_messages_kstore_proto_enumTypes[6].Descriptor()
 }
 
 func (EventType) Type() protoreflect.EnumType {
-	return &file_messages_kstore_proto_enumTypes[5]
+	return &file_messages_kstore_proto_enumTypes[6]
 }
 
 func (x EventType) Number() protoreflect.EnumNumber {
@@ -381,7 +433,7 @@ func (x EventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventType.Descriptor instead.
 func (EventType) EnumDescriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{5}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{6}
 }
 
 // ResourceKey names one object: {group, version, kind, namespace, name}. The namespace is empty
@@ -751,8 +803,10 @@ type GetRequest struct {
 	Key   *ResourceKey           `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// resource_version, when non-zero, reads the object as it was at that revision.
 	ResourceVersion uint64 `protobuf:"varint,2,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// consistency of a read without resource_version (one with it reads that exact revision).
+	Consistency   Consistency `protobuf:"varint,3,opt,name=consistency,proto3,enum=kstore.v1.Consistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetRequest) Reset() {
@@ -797,6 +851,13 @@ func (x *GetRequest) GetResourceVersion() uint64 {
 		return x.ResourceVersion
 	}
 	return 0
+}
+
+func (x *GetRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_LINEARIZABLE
 }
 
 type GetResult struct {
@@ -878,8 +939,10 @@ type ListRequest struct {
 	Continue string `protobuf:"bytes,7,opt,name=continue,proto3" json:"continue,omitempty"`
 	// resource_version, when non-zero, lists the state at that revision. Ignored with continue.
 	ResourceVersion uint64 `protobuf:"varint,8,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// consistency of a list without resource_version and continue.
+	Consistency   Consistency `protobuf:"varint,9,opt,name=consistency,proto3,enum=kstore.v1.Consistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListRequest) Reset() {
@@ -966,6 +1029,13 @@ func (x *ListRequest) GetResourceVersion() uint64 {
 		return x.ResourceVersion
 	}
 	return 0
+}
+
+func (x *ListRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_LINEARIZABLE
 }
 
 type ListResult struct {
@@ -1084,8 +1154,12 @@ type NodeStatus struct {
 	Commit  uint64 `protobuf:"varint,4,opt,name=commit,proto3" json:"commit,omitempty"`
 	Applied uint64 `protobuf:"varint,5,opt,name=applied,proto3" json:"applied,omitempty"`
 	// compacted is the oldest resourceVersion still readable.
-	Compacted     uint64  `protobuf:"varint,6,opt,name=compacted,proto3" json:"compacted,omitempty"`
-	Status        *Status `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	Compacted uint64  `protobuf:"varint,6,opt,name=compacted,proto3" json:"compacted,omitempty"`
+	Status    *Status `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	// role is this node's: "leader", "follower", "candidate" or "learner".
+	Role string `protobuf:"bytes,8,opt,name=role,proto3" json:"role,omitempty"`
+	// members are the cluster's members as this node knows them.
+	Members       []*Member `protobuf:"bytes,9,rep,name=members,proto3" json:"members,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1169,6 +1243,150 @@ func (x *NodeStatus) GetStatus() *Status {
 	return nil
 }
 
+func (x *NodeStatus) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// Member is one member of a cluster.
+type Member struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// address is where its node listens (host:port).
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// role is "voter" or "learner".
+	Role string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	// leader is set on the member the reporting node believes leads.
+	Leader        bool `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Member) Reset() {
+	*x = Member{}
+	mi := &file_messages_kstore_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Member) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Member) ProtoMessage() {}
+
+func (x *Member) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Member.ProtoReflect.Descriptor instead.
+func (*Member) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Member) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Member) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Member) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Member) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+// Forwarded is a Command a member that does not lead passes to the member it believes leads.
+// Sender: a member's node actor, with the original caller as the sender, so the reply goes
+// straight to the caller. Receiver: the leader's node actor "kstore". The receiver proposes it
+// if it leads, else answers Unavailable: a forwarded command is never forwarded again, so two
+// members that each believe the other leads cannot pass a command back and forth.
+type Forwarded struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Command *Command               `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	// from is the forwarding member's id.
+	From          uint64 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Forwarded) Reset() {
+	*x = Forwarded{}
+	mi := &file_messages_kstore_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Forwarded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Forwarded) ProtoMessage() {}
+
+func (x *Forwarded) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Forwarded.ProtoReflect.Descriptor instead.
+func (*Forwarded) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Forwarded) GetCommand() *Command {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *Forwarded) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
 // WatchRequest opens a watch. Sender: the subscriber, an actor that receives the stream (a
 // future cannot). Receiver: the node actor "kstore". The node spawns one watcher actor for the
 // subscriber, which answers with WatchEvents; the first (sequence 1) carries no events and tells
@@ -1207,14 +1425,17 @@ type WatchRequest struct {
 	// mux, when set, is the id of an actor at the subscriber's address that receives the events of
 	// this watch multiplexed with the subscriber's process's other watches (WatchStream) and hands
 	// each subscriber its WatchEvents. Without it the watcher sends WatchEvents to the subscriber.
-	Mux           string `protobuf:"bytes,13,opt,name=mux,proto3" json:"mux,omitempty"`
+	Mux string `protobuf:"bytes,13,opt,name=mux,proto3" json:"mux,omitempty"`
+	// consistency of the start of a watch without resource_version: LINEARIZABLE starts at a
+	// revision that holds every write acknowledged before the watch began.
+	Consistency   Consistency `protobuf:"varint,14,opt,name=consistency,proto3,enum=kstore.v1.Consistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_messages_kstore_proto_msgTypes[10]
+	mi := &file_messages_kstore_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1447,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[10]
+	mi := &file_messages_kstore_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1460,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{10}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchRequest) GetWatchId() string {
@@ -1333,6 +1554,13 @@ func (x *WatchRequest) GetMux() string {
 	return ""
 }
 
+func (x *WatchRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_LINEARIZABLE
+}
+
 // WatchCredit grants a watcher more events. Sender: the subscriber. Receiver: its watcher.
 // granted is cumulative: every event granted since the watch began. A lost WatchCredit is thus
 // healed by the next one, and a duplicate grants nothing twice.
@@ -1346,7 +1574,7 @@ type WatchCredit struct {
 
 func (x *WatchCredit) Reset() {
 	*x = WatchCredit{}
-	mi := &file_messages_kstore_proto_msgTypes[11]
+	mi := &file_messages_kstore_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1586,7 @@ func (x *WatchCredit) String() string {
 func (*WatchCredit) ProtoMessage() {}
 
 func (x *WatchCredit) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[11]
+	mi := &file_messages_kstore_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1599,7 @@ func (x *WatchCredit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCredit.ProtoReflect.Descriptor instead.
 func (*WatchCredit) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{11}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchCredit) GetWatchId() string {
@@ -1398,7 +1626,7 @@ type WatchCancel struct {
 
 func (x *WatchCancel) Reset() {
 	*x = WatchCancel{}
-	mi := &file_messages_kstore_proto_msgTypes[12]
+	mi := &file_messages_kstore_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1638,7 @@ func (x *WatchCancel) String() string {
 func (*WatchCancel) ProtoMessage() {}
 
 func (x *WatchCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[12]
+	mi := &file_messages_kstore_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1651,7 @@ func (x *WatchCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCancel.ProtoReflect.Descriptor instead.
 func (*WatchCancel) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{12}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchCancel) GetWatchId() string {
@@ -1455,7 +1683,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_messages_kstore_proto_msgTypes[13]
+	mi := &file_messages_kstore_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1695,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[13]
+	mi := &file_messages_kstore_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1708,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{13}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchEvent) GetType() EventType {
@@ -1532,7 +1760,7 @@ type WatchEvents struct {
 
 func (x *WatchEvents) Reset() {
 	*x = WatchEvents{}
-	mi := &file_messages_kstore_proto_msgTypes[14]
+	mi := &file_messages_kstore_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1772,7 @@ func (x *WatchEvents) String() string {
 func (*WatchEvents) ProtoMessage() {}
 
 func (x *WatchEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[14]
+	mi := &file_messages_kstore_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1785,7 @@ func (x *WatchEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvents.ProtoReflect.Descriptor instead.
 func (*WatchEvents) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{14}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchEvents) GetWatchId() string {
@@ -1597,7 +1825,7 @@ type WatchStream struct {
 
 func (x *WatchStream) Reset() {
 	*x = WatchStream{}
-	mi := &file_messages_kstore_proto_msgTypes[15]
+	mi := &file_messages_kstore_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1837,7 @@ func (x *WatchStream) String() string {
 func (*WatchStream) ProtoMessage() {}
 
 func (x *WatchStream) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[15]
+	mi := &file_messages_kstore_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1850,7 @@ func (x *WatchStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStream.ProtoReflect.Descriptor instead.
 func (*WatchStream) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{15}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchStream) GetSeq() uint64 {
@@ -1663,7 +1891,7 @@ type WatchDelivery struct {
 
 func (x *WatchDelivery) Reset() {
 	*x = WatchDelivery{}
-	mi := &file_messages_kstore_proto_msgTypes[16]
+	mi := &file_messages_kstore_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +1903,7 @@ func (x *WatchDelivery) String() string {
 func (*WatchDelivery) ProtoMessage() {}
 
 func (x *WatchDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[16]
+	mi := &file_messages_kstore_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +1916,7 @@ func (x *WatchDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDelivery.ProtoReflect.Descriptor instead.
 func (*WatchDelivery) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{16}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchDelivery) GetWatchId() string {
@@ -1731,7 +1959,7 @@ type WatchStreamAck struct {
 
 func (x *WatchStreamAck) Reset() {
 	*x = WatchStreamAck{}
-	mi := &file_messages_kstore_proto_msgTypes[17]
+	mi := &file_messages_kstore_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1971,7 @@ func (x *WatchStreamAck) String() string {
 func (*WatchStreamAck) ProtoMessage() {}
 
 func (x *WatchStreamAck) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[17]
+	mi := &file_messages_kstore_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1984,7 @@ func (x *WatchStreamAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStreamAck.ProtoReflect.Descriptor instead.
 func (*WatchStreamAck) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{17}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchStreamAck) GetSeq() uint64 {
@@ -1802,15 +2030,16 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x02op\x18\x02 \x01(\x0e2\x15.kstore.v1.ResourceOpR\x02op\x12)\n" +
 	"\x10resource_version\x18\x03 \x01(\x04R\x0fresourceVersion\x12\x16\n" +
 	"\x06object\x18\x04 \x01(\fR\x06object\x12)\n" +
-	"\x06status\x18\x05 \x01(\v2\x11.kstore.v1.StatusR\x06status\"a\n" +
+	"\x06status\x18\x05 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\x9b\x01\n" +
 	"\n" +
 	"GetRequest\x12(\n" +
 	"\x03key\x18\x01 \x01(\v2\x16.kstore.v1.ResourceKeyR\x03key\x12)\n" +
-	"\x10resource_version\x18\x02 \x01(\x04R\x0fresourceVersion\"y\n" +
+	"\x10resource_version\x18\x02 \x01(\x04R\x0fresourceVersion\x128\n" +
+	"\vconsistency\x18\x03 \x01(\x0e2\x16.kstore.v1.ConsistencyR\vconsistency\"y\n" +
 	"\tGetResult\x12\x16\n" +
 	"\x06object\x18\x01 \x01(\fR\x06object\x12)\n" +
 	"\x10resource_version\x18\x02 \x01(\x04R\x0fresourceVersion\x12)\n" +
-	"\x06status\x18\x03 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\xf3\x01\n" +
+	"\x06status\x18\x03 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\xad\x02\n" +
 	"\vListRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
@@ -1819,14 +2048,15 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x0elabel_selector\x18\x05 \x01(\tR\rlabelSelector\x12\x14\n" +
 	"\x05limit\x18\x06 \x01(\x03R\x05limit\x12\x1a\n" +
 	"\bcontinue\x18\a \x01(\tR\bcontinue\x12)\n" +
-	"\x10resource_version\x18\b \x01(\x04R\x0fresourceVersion\"\x94\x01\n" +
+	"\x10resource_version\x18\b \x01(\x04R\x0fresourceVersion\x128\n" +
+	"\vconsistency\x18\t \x01(\x0e2\x16.kstore.v1.ConsistencyR\vconsistency\"\x94\x01\n" +
 	"\n" +
 	"ListResult\x12)\n" +
 	"\x10resource_version\x18\x01 \x01(\x04R\x0fresourceVersion\x12\x14\n" +
 	"\x05items\x18\x02 \x03(\fR\x05items\x12\x1a\n" +
 	"\bcontinue\x18\x03 \x01(\tR\bcontinue\x12)\n" +
 	"\x06status\x18\x04 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\x0f\n" +
-	"\rStatusRequest\"\xcc\x01\n" +
+	"\rStatusRequest\"\x8d\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x16\n" +
@@ -1835,7 +2065,17 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x06commit\x18\x04 \x01(\x04R\x06commit\x12\x18\n" +
 	"\aapplied\x18\x05 \x01(\x04R\aapplied\x12\x1c\n" +
 	"\tcompacted\x18\x06 \x01(\x04R\tcompacted\x12)\n" +
-	"\x06status\x18\a \x01(\v2\x11.kstore.v1.StatusR\x06status\"\xb2\x03\n" +
+	"\x06status\x18\a \x01(\v2\x11.kstore.v1.StatusR\x06status\x12\x12\n" +
+	"\x04role\x18\b \x01(\tR\x04role\x12+\n" +
+	"\amembers\x18\t \x03(\v2\x11.kstore.v1.MemberR\amembers\"^\n" +
+	"\x06Member\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\"M\n" +
+	"\tForwarded\x12,\n" +
+	"\acommand\x18\x01 \x01(\v2\x12.kstore.v1.CommandR\acommand\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\"\xec\x03\n" +
 	"\fWatchRequest\x12\x19\n" +
 	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x18\n" +
@@ -1850,7 +2090,8 @@ const file_messages_kstore_proto_rawDesc = "" +
 	" \x01(\x04R\acredits\x12%\n" +
 	"\x0einitial_events\x18\v \x01(\bR\rinitialEvents\x12;\n" +
 	"\rinitial_after\x18\f \x01(\v2\x16.kstore.v1.ResourceKeyR\finitialAfter\x12\x10\n" +
-	"\x03mux\x18\r \x01(\tR\x03mux\"B\n" +
+	"\x03mux\x18\r \x01(\tR\x03mux\x128\n" +
+	"\vconsistency\x18\x0e \x01(\x0e2\x16.kstore.v1.ConsistencyR\vconsistency\"B\n" +
 	"\vWatchCredit\x12\x19\n" +
 	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x18\n" +
 	"\agranted\x18\x02 \x01(\x04R\agranted\"(\n" +
@@ -1897,7 +2138,10 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x06UPDATE\x10\x03\x12\t\n" +
 	"\x05PATCH\x10\x04\x12\n" +
 	"\n" +
-	"\x06DELETE\x10\x05*H\n" +
+	"\x06DELETE\x10\x05*1\n" +
+	"\vConsistency\x12\x10\n" +
+	"\fLINEARIZABLE\x10\x00\x12\x10\n" +
+	"\fSERIALIZABLE\x10\x01*H\n" +
 	"\tPatchType\x12\x1a\n" +
 	"\x16PATCH_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMERGE_PATCH\x10\x01\x12\x0e\n" +
@@ -1941,58 +2185,66 @@ func file_messages_kstore_proto_rawDescGZIP() []byte {
 	return file_messages_kstore_proto_rawDescData
 }
 
-var file_messages_kstore_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_messages_kstore_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_messages_kstore_proto_goTypes = []any{
 	(Reason)(0),            // 0: kstore.v1.Reason
 	(CommandKind)(0),       // 1: kstore.v1.CommandKind
-	(PatchType)(0),         // 2: kstore.v1.PatchType
-	(ResourceOp)(0),        // 3: kstore.v1.ResourceOp
-	(StatusReason)(0),      // 4: kstore.v1.StatusReason
-	(EventType)(0),         // 5: kstore.v1.EventType
-	(*ResourceKey)(nil),    // 6: kstore.v1.ResourceKey
-	(*Status)(nil),         // 7: kstore.v1.Status
-	(*Command)(nil),        // 8: kstore.v1.Command
-	(*CommandResult)(nil),  // 9: kstore.v1.CommandResult
-	(*GetRequest)(nil),     // 10: kstore.v1.GetRequest
-	(*GetResult)(nil),      // 11: kstore.v1.GetResult
-	(*ListRequest)(nil),    // 12: kstore.v1.ListRequest
-	(*ListResult)(nil),     // 13: kstore.v1.ListResult
-	(*StatusRequest)(nil),  // 14: kstore.v1.StatusRequest
-	(*NodeStatus)(nil),     // 15: kstore.v1.NodeStatus
-	(*WatchRequest)(nil),   // 16: kstore.v1.WatchRequest
-	(*WatchCredit)(nil),    // 17: kstore.v1.WatchCredit
-	(*WatchCancel)(nil),    // 18: kstore.v1.WatchCancel
-	(*WatchEvent)(nil),     // 19: kstore.v1.WatchEvent
-	(*WatchEvents)(nil),    // 20: kstore.v1.WatchEvents
-	(*WatchStream)(nil),    // 21: kstore.v1.WatchStream
-	(*WatchDelivery)(nil),  // 22: kstore.v1.WatchDelivery
-	(*WatchStreamAck)(nil), // 23: kstore.v1.WatchStreamAck
+	(Consistency)(0),       // 2: kstore.v1.Consistency
+	(PatchType)(0),         // 3: kstore.v1.PatchType
+	(ResourceOp)(0),        // 4: kstore.v1.ResourceOp
+	(StatusReason)(0),      // 5: kstore.v1.StatusReason
+	(EventType)(0),         // 6: kstore.v1.EventType
+	(*ResourceKey)(nil),    // 7: kstore.v1.ResourceKey
+	(*Status)(nil),         // 8: kstore.v1.Status
+	(*Command)(nil),        // 9: kstore.v1.Command
+	(*CommandResult)(nil),  // 10: kstore.v1.CommandResult
+	(*GetRequest)(nil),     // 11: kstore.v1.GetRequest
+	(*GetResult)(nil),      // 12: kstore.v1.GetResult
+	(*ListRequest)(nil),    // 13: kstore.v1.ListRequest
+	(*ListResult)(nil),     // 14: kstore.v1.ListResult
+	(*StatusRequest)(nil),  // 15: kstore.v1.StatusRequest
+	(*NodeStatus)(nil),     // 16: kstore.v1.NodeStatus
+	(*Member)(nil),         // 17: kstore.v1.Member
+	(*Forwarded)(nil),      // 18: kstore.v1.Forwarded
+	(*WatchRequest)(nil),   // 19: kstore.v1.WatchRequest
+	(*WatchCredit)(nil),    // 20: kstore.v1.WatchCredit
+	(*WatchCancel)(nil),    // 21: kstore.v1.WatchCancel
+	(*WatchEvent)(nil),     // 22: kstore.v1.WatchEvent
+	(*WatchEvents)(nil),    // 23: kstore.v1.WatchEvents
+	(*WatchStream)(nil),    // 24: kstore.v1.WatchStream
+	(*WatchDelivery)(nil),  // 25: kstore.v1.WatchDelivery
+	(*WatchStreamAck)(nil), // 26: kstore.v1.WatchStreamAck
 }
 var file_messages_kstore_proto_depIdxs = []int32{
-	4,  // 0: kstore.v1.Status.reason:type_name -> kstore.v1.StatusReason
+	5,  // 0: kstore.v1.Status.reason:type_name -> kstore.v1.StatusReason
 	1,  // 1: kstore.v1.Command.kind:type_name -> kstore.v1.CommandKind
-	6,  // 2: kstore.v1.Command.key:type_name -> kstore.v1.ResourceKey
-	2,  // 3: kstore.v1.Command.patch_type:type_name -> kstore.v1.PatchType
+	7,  // 2: kstore.v1.Command.key:type_name -> kstore.v1.ResourceKey
+	3,  // 3: kstore.v1.Command.patch_type:type_name -> kstore.v1.PatchType
 	0,  // 4: kstore.v1.Command.reason:type_name -> kstore.v1.Reason
-	3,  // 5: kstore.v1.CommandResult.op:type_name -> kstore.v1.ResourceOp
-	7,  // 6: kstore.v1.CommandResult.status:type_name -> kstore.v1.Status
-	6,  // 7: kstore.v1.GetRequest.key:type_name -> kstore.v1.ResourceKey
-	7,  // 8: kstore.v1.GetResult.status:type_name -> kstore.v1.Status
-	7,  // 9: kstore.v1.ListResult.status:type_name -> kstore.v1.Status
-	7,  // 10: kstore.v1.NodeStatus.status:type_name -> kstore.v1.Status
-	6,  // 11: kstore.v1.WatchRequest.initial_after:type_name -> kstore.v1.ResourceKey
-	5,  // 12: kstore.v1.WatchEvent.type:type_name -> kstore.v1.EventType
-	6,  // 13: kstore.v1.WatchEvent.key:type_name -> kstore.v1.ResourceKey
-	7,  // 14: kstore.v1.WatchEvent.status:type_name -> kstore.v1.Status
-	19, // 15: kstore.v1.WatchEvents.events:type_name -> kstore.v1.WatchEvent
-	19, // 16: kstore.v1.WatchStream.events:type_name -> kstore.v1.WatchEvent
-	22, // 17: kstore.v1.WatchStream.deliveries:type_name -> kstore.v1.WatchDelivery
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	4,  // 5: kstore.v1.CommandResult.op:type_name -> kstore.v1.ResourceOp
+	8,  // 6: kstore.v1.CommandResult.status:type_name -> kstore.v1.Status
+	7,  // 7: kstore.v1.GetRequest.key:type_name -> kstore.v1.ResourceKey
+	2,  // 8: kstore.v1.GetRequest.consistency:type_name -> kstore.v1.Consistency
+	8,  // 9: kstore.v1.GetResult.status:type_name -> kstore.v1.Status
+	2,  // 10: kstore.v1.ListRequest.consistency:type_name -> kstore.v1.Consistency
+	8,  // 11: kstore.v1.ListResult.status:type_name -> kstore.v1.Status
+	8,  // 12: kstore.v1.NodeStatus.status:type_name -> kstore.v1.Status
+	17, // 13: kstore.v1.NodeStatus.members:type_name -> kstore.v1.Member
+	9,  // 14: kstore.v1.Forwarded.command:type_name -> kstore.v1.Command
+	7,  // 15: kstore.v1.WatchRequest.initial_after:type_name -> kstore.v1.ResourceKey
+	2,  // 16: kstore.v1.WatchRequest.consistency:type_name -> kstore.v1.Consistency
+	6,  // 17: kstore.v1.WatchEvent.type:type_name -> kstore.v1.EventType
+	7,  // 18: kstore.v1.WatchEvent.key:type_name -> kstore.v1.ResourceKey
+	8,  // 19: kstore.v1.WatchEvent.status:type_name -> kstore.v1.Status
+	22, // 20: kstore.v1.WatchEvents.events:type_name -> kstore.v1.WatchEvent
+	22, // 21: kstore.v1.WatchStream.events:type_name -> kstore.v1.WatchEvent
+	25, // 22: kstore.v1.WatchStream.deliveries:type_name -> kstore.v1.WatchDelivery
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_messages_kstore_proto_init() }
@@ -2005,8 +2257,8 @@ func file_messages_kstore_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_kstore_proto_rawDesc), len(file_messages_kstore_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   18,
+			NumEnums:      7,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,7 +13,6 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
-	"github.com/kstore/kstore/catalogactor"
 	"github.com/kstore/kstore/messages"
 )
 
@@ -31,21 +31,16 @@ type Propose struct {
 // the catalog has applied up to it. Before that a read could miss acknowledged writes.
 type CaughtUp struct{}
 
-// Peer is another voter and where its node listens.
-type Peer struct {
-	ID      uint64
-	Address string
-}
-
 // Config of a raft actor. Zero fields take the defaults below.
 type Config struct {
 	NodeID uint64
 	// Log is the opened Raft log (OpenLog). The actor owns it from spawn on and closes it.
 	Log *Log
-	// Peers are the other voters' addresses, for sending them Raft messages.
-	Peers []Peer
-	// Catalog receives the committed entries.
-	Catalog *actor.PID
+	// Members maps every member's node id, this node's included, to the address its actor system
+	// listens on: Raft messages go to the raft actor of that name there.
+	Members map[uint64]string
+	// Applier receives the committed entries (Committed) and answers Applied and Durable.
+	Applier *actor.PID
 	Logger  *zap.Logger
 
 	// TickInterval is the Raft tick; elections take ElectionTicks of them, heartbeats
@@ -59,6 +54,10 @@ type Config struct {
 	// ProposalTimeout is how long a proposal may wait to commit before its caller is told the
 	// outcome is unknown and its slot is freed.
 	ProposalTimeout time.Duration
+	// MaxReadBarriers bounds the linearizable reads waiting for a leader's confirmation; beyond
+	// it a read gets Unavailable at once. ReadTimeout is how long one may wait for it.
+	MaxReadBarriers int
+	ReadTimeout     time.Duration
 	// MaxApplyBacklog bounds entries handed to the catalog and not applied yet: beyond it the
 	// actor takes no new Ready, which stops acknowledging appends and so slows the leader.
 	MaxApplyBacklog uint64
@@ -77,7 +76,14 @@ const (
 	DefaultMaxInflightProposals = 4096
 	// DefaultProposalTimeout is above a client's default timeout (5 s), so the client gives up
 	// first and the slot is freed soon after.
-	DefaultProposalTimeout   = 10 * time.Second
+	DefaultProposalTimeout = 10 * time.Second
+	// DefaultReadTimeout is under a client's default timeout, so that a member cut off from the
+	// quorum answers Unavailable while the client still has time to try another one.
+	DefaultReadTimeout     = 3 * time.Second
+	defaultMaxReadBarriers = 4096
+	// readRetryTicks: a ReadIndex request not answered within this many ticks (two heartbeat
+	// rounds at the defaults) was probably dropped by raft and is sent again.
+	readRetryTicks           = 3
 	defaultMaxApplyBacklog   = 16384
 	defaultCompactAfter      = 20000
 	defaultKeepEntries       = 5000 // as etcd's snapshot catch-up entries
@@ -103,6 +109,8 @@ func (c *Config) withDefaults() {
 	c.HeartbeatTicks = cmp.Or(c.HeartbeatTicks, defaultHeartbeatTicks)
 	c.MaxInflightProposals = cmp.Or(c.MaxInflightProposals, DefaultMaxInflightProposals)
 	c.ProposalTimeout = cmp.Or(c.ProposalTimeout, DefaultProposalTimeout)
+	c.MaxReadBarriers = cmp.Or(c.MaxReadBarriers, defaultMaxReadBarriers)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
 	c.MaxApplyBacklog = cmp.Or(c.MaxApplyBacklog, defaultMaxApplyBacklog)
 	c.CompactAfter = cmp.Or(c.CompactAfter, defaultCompactAfter)
 	c.KeepEntries = cmp.Or(c.KeepEntries, defaultKeepEntries)
@@ -118,6 +126,8 @@ type Actor struct {
 	pids map[uint64]*actor.PID // peers' raft actors
 
 	proposals proposals
+	reads     readIndex
+	lead      uint64      // the leader last reported to the parent
 	pending   *raft.Ready // the Ready being persisted; none is taken until it is done
 	caughtUp  bool        // CaughtUp was sent
 	compactng bool        // a compaction of the durable log runs on the worker
@@ -202,26 +212,35 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.start(ctx)
 	case *Propose:
 		a.propose(ctx, m)
+	case *ReadBarrier:
+		if ctx.Sender() == nil {
+			break
+		}
+		if !a.reads.add(m.ID, ctx.Sender(), time.Now()) {
+			ctx.Respond(&ReadIndexed{ID: m.ID, Status: &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+				Message: fmt.Sprintf("%d linearizable reads already wait for the leader on this member: retry shortly", a.cfg.MaxReadBarriers)}})
+		}
 	case *raftpb.Message:
 		a.step(m)
 	case tick:
+		now := time.Now()
 		a.n.rn.Tick()
-		a.proposals.expire(ctx, time.Now())
+		a.proposals.expire(ctx, now)
+		a.reads.tick(ctx, now)
 	case persisted:
 		// A wake-up: its content was taken from done above, by this or an earlier message.
-	case *catalogactor.Applied:
+	case *Applied:
 		a.applied, a.compacted = max(a.applied, m.Index), m.Compacted
+		a.reads.applied(ctx, a.applied)
 		for len(a.unapplied) > 0 && a.unapplied[0].last <= a.applied {
 			a.unappliedBytes -= a.unapplied[0].bytes
 			a.unapplied = a.unapplied[1:]
 		}
-	case *catalogactor.Durable:
+	case *Durable:
 		a.durable = m.Index
 		a.maybeCompact()
 	case *messages.StatusRequest:
-		st := a.n.rn.Status()
-		ctx.Respond(&messages.NodeStatus{NodeId: a.cfg.NodeID, Leader: st.Lead, Term: st.GetTerm(),
-			Commit: st.GetCommit(), Applied: a.applied, Compacted: a.compacted})
+		ctx.Respond(a.status())
 	case *actor.Stopping:
 		a.shutdown(ctx)
 		return
@@ -231,8 +250,34 @@ func (a *Actor) Receive(ctx actor.Context) {
 		}
 		return
 	}
+	a.reads.send(a.n.rn, time.Now())
 	a.pump(ctx)
 	a.checkCaughtUp(ctx)
+}
+
+// status is this node's view of itself and the cluster.
+func (a *Actor) status() *messages.NodeStatus {
+	st := a.n.rn.Status()
+	cs := a.n.confs[len(a.n.confs)-1].state
+	role := "follower"
+	switch {
+	case slices.Contains(cs.GetLearners(), a.cfg.NodeID):
+		role = "learner"
+	case st.RaftState == raft.StateLeader:
+		role = "leader"
+	case st.RaftState == raft.StateCandidate || st.RaftState == raft.StatePreCandidate:
+		role = "candidate"
+	}
+	var members []*messages.Member
+	for _, id := range cs.GetVoters() {
+		members = append(members, &messages.Member{Id: id, Address: a.cfg.Members[id], Role: "voter", Leader: id == st.Lead})
+	}
+	for _, id := range cs.GetLearners() {
+		members = append(members, &messages.Member{Id: id, Address: a.cfg.Members[id], Role: "learner"})
+	}
+	slices.SortFunc(members, func(x, y *messages.Member) int { return cmp.Compare(x.GetId(), y.GetId()) })
+	return &messages.NodeStatus{NodeId: a.cfg.NodeID, Leader: st.Lead, Term: st.GetTerm(),
+		Commit: st.GetCommit(), Applied: a.applied, Compacted: a.compacted, Role: role, Members: members}
 }
 
 func (a *Actor) checkCaughtUp(ctx actor.Context) {
@@ -263,10 +308,15 @@ func (a *Actor) start(ctx actor.Context) {
 	a.cfg.Log.State = nil // loaded into the MemoryStorage; let it go
 	a.handed = n.snapshot.GetIndex()
 	a.applied = a.handed // every entry up to the snapshot is in the catalog: it was compacted behind Durable
-	a.proposals = newProposals(a.cfg.MaxInflightProposals, a.cfg.ProposalTimeout, uint64(time.Now().UnixNano()))
+	// A fresh epoch at every start: proposals of an earlier boot that commit now find no caller
+	// here, and none of this boot's can be mistaken for them.
+	a.proposals = newProposals(a.cfg.MaxInflightProposals, a.cfg.ProposalTimeout, a.cfg.NodeID, uint64(time.Now().UnixNano()))
+	a.reads = newReadIndex(a.cfg.MaxReadBarriers, a.cfg.ReadTimeout, readRetryTicks*a.cfg.TickInterval)
 	a.pids = map[uint64]*actor.PID{}
-	for _, p := range a.cfg.Peers {
-		a.pids[p.ID] = actor.NewPID(p.Address, ctx.Self().GetId())
+	for id, addr := range a.cfg.Members {
+		if id != a.cfg.NodeID {
+			a.pids[id] = actor.NewPID(addr, ctx.Self().GetId())
+		}
 	}
 	a.jobs = make(chan walJob, 2)
 	a.done = make(chan persisted, 2)
@@ -302,7 +352,7 @@ func (a *Actor) start(ctx actor.Context) {
 			}
 		}
 	}()
-	if len(n.confs[len(n.confs)-1].state.GetVoters()) == 1 && n.confs[len(n.confs)-1].state.GetVoters()[0] == a.cfg.NodeID {
+	if voters := n.confs[len(n.confs)-1].state.GetVoters(); len(voters) == 1 && voters[0] == a.cfg.NodeID {
 		// The only voter need not wait out an election timeout to lead.
 		if err := n.rn.Campaign(); err != nil {
 			panic(fmt.Errorf("raftactor: campaign: %w", err))
@@ -322,6 +372,8 @@ func (a *Actor) shutdown(ctx actor.Context) {
 	a.wg.Wait()
 	a.proposals.failAll(ctx, messages.StatusReason_TIMEOUT,
 		"the node stopped before the write was applied: its outcome is unknown; read the object to find out")
+	a.reads.failAll(ctx, &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
+		Message: "the node is shutting down: nothing was read; retry on another member"})
 }
 
 func (a *Actor) propose(ctx actor.Context, m *Propose) {
@@ -338,7 +390,7 @@ func (a *Actor) propose(ctx actor.Context, m *Propose) {
 	}
 	if err != nil {
 		a.proposals.remove(id)
-		msg := "this node has no leader right now (an election is under way): retry shortly"
+		msg := "this node does not lead (or leadership is changing): the write was not proposed; retry, on the leader or on another member"
 		if err != raft.ErrProposalDropped {
 			msg = "the write was not proposed: " + err.Error()
 		}
@@ -352,15 +404,26 @@ func (a *Actor) propose(ctx actor.Context, m *Propose) {
 func (a *Actor) pump(ctx actor.Context) {
 	for a.pending == nil && a.backlog() < a.cfg.MaxApplyBacklog && a.unappliedBytes < maxApplyBacklogBytes && a.n.rn.HasReady() {
 		rd := a.n.ready()
+		a.proposals.place(rd.Entries)
+		if len(rd.ReadStates) > 0 {
+			a.reads.ready(ctx, rd.ReadStates, a.applied)
+		}
+		if rd.SoftState != nil && rd.SoftState.Lead != a.lead {
+			a.lead = rd.SoftState.Lead
+			if p := ctx.Parent(); p != nil {
+				ctx.Send(p, &Leader{ID: a.lead, Term: a.n.rn.BasicStatus().GetTerm(), Self: a.lead == a.cfg.NodeID})
+			}
+		}
 		if len(rd.CommittedEntries) > 0 {
 			if err := a.n.applyConfChanges(rd.CommittedEntries); err != nil {
 				panic(err)
 			}
-			ctx.Request(a.cfg.Catalog, &catalogactor.Committed{
+			ctx.Request(a.cfg.Applier, &Committed{
 				Entries: rd.CommittedEntries,
 				ReplyTo: a.proposals.committed(rd.CommittedEntries),
 			})
 			a.handed = rd.CommittedEntries[len(rd.CommittedEntries)-1].GetIndex()
+			a.proposals.overwritten(ctx, a.handed)
 			n := 0
 			for _, e := range rd.CommittedEntries {
 				n += len(e.GetData())
@@ -435,7 +498,9 @@ func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
 // gigabytes.
 func (a *Actor) maybeCompact() {
 	snap := a.n.snapshot.GetIndex()
-	if a.compactng || a.durable <= snap {
+	if a.compactng || a.durable <= snap || a.pending != nil && !raft.IsEmptySnap(a.pending.Snapshot) {
+		// A snapshot being installed moves the log's start itself; a compaction computed from
+		// the old start and written after it would move the durable log's start backwards.
 		return
 	}
 	if a.durable < snap+a.cfg.CompactAfter && a.n.logBytes < compactBytes {
@@ -444,6 +509,11 @@ func (a *Actor) maybeCompact() {
 	to, err := a.n.compactPoint(a.durable, a.cfg.KeepEntries, keepBytes)
 	if err != nil {
 		panic(fmt.Errorf("raftactor: compact raft log: %w", err))
+	}
+	if m, ok := a.n.followersMatch(); ok && m < to && a.n.logBytes < compactBytes {
+		// A follower that is up but behind would need a snapshot, a much larger transfer than
+		// the entries it lacks: keep them, up to compactBytes of log.
+		to = max(m, snap)
 	}
 	if to <= snap {
 		return

@@ -96,7 +96,15 @@ func newNode(cfg nodeConfig, st *wal.State) (*node, error) {
 	if err := ms.ApplySnapshot(&raftpb.Snapshot{Metadata: snap}); err != nil {
 		return nil, fmt.Errorf("raftactor: load snapshot %d: %w", snap.GetIndex(), err)
 	}
-	if st.HardState != nil {
+	if hs := st.HardState; hs != nil {
+		if hs.GetCommit() < snap.GetIndex() {
+			// A snapshot is committed by definition. persist writes its record, then the
+			// HardState that says so: a crash between the two leaves a commit index below the
+			// log's start, on which raft panics at every start.
+			hs = proto.CloneOf(hs)
+			hs.Commit = proto.Uint64(snap.GetIndex())
+			st.HardState = hs
+		}
 		if err := ms.SetHardState(st.HardState); err != nil {
 			return nil, err
 		}
@@ -174,6 +182,25 @@ func (n *node) caughtUp(applied uint64) bool {
 	}
 	term, err := n.storage.Term(st.GetCommit())
 	return err == nil && term == st.GetTerm()
+}
+
+// followersMatch is, on a leader, the lowest index the recently active followers and learners
+// are known to hold; ok is false on a follower or when no other member is active.
+func (n *node) followersMatch() (uint64, bool) {
+	st := n.rn.Status()
+	if st.RaftState != raft.StateLeader {
+		return 0, false
+	}
+	m, ok := uint64(0), false
+	for id, pr := range st.Progress {
+		if id == n.id || !pr.RecentActive {
+			continue
+		}
+		if !ok || pr.Match < m {
+			m, ok = pr.Match, true
+		}
+	}
+	return m, ok
 }
 
 // ready takes the next Ready. The caller applies rd.CommittedEntries (through

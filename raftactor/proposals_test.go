@@ -14,7 +14,7 @@ import (
 
 func TestProposalTableIsBounded(t *testing.T) {
 	now := time.Unix(1000, 0)
-	p := newProposals(2, time.Second, 100)
+	p := newProposals(2, time.Second, 1, 100)
 	a, ok1 := p.add(actor.NewPID("x", "a"), now)
 	b, ok2 := p.add(actor.NewPID("x", "b"), now)
 	if !ok1 || !ok2 || a == b {

@@ -60,8 +60,8 @@ func TestHostileClients(t *testing.T) {
 		e.Type = raftpb.EntryType_EntryConfChange.Enum()
 		return e
 	}
-	garbage, _ := messages.EncodeEntry(7, put("garbage"))
-	garbage = append(garbage[:9], 0xff, 0xfe, 0x00, 0x01)
+	garbage, _ := messages.EncodeEntry(messages.ProposalID{Node: 9, Epoch: 1, Seq: 7}, put("garbage"))
+	garbage = append(garbage[:25], 0xff, 0xfe, 0x00, 0x01)
 
 	acked := map[string]uint64{} // name -> resourceVersion of its acknowledged put
 	serving := func(t *testing.T, name string) {

@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +21,7 @@ type serveOptions struct {
 	dataDir          string
 	listen           string
 	nodeID           uint64
+	initialCluster   string
 	historyRevisions uint64
 	diskReserve      int64
 
@@ -67,6 +71,8 @@ kill the process at every start until space is freed.`,
 	f.StringVar(&o.listen, "listen", actors.DefaultListen,
 		"host:port the node listens on, for clients and peers; port 0 picks a free one (shown in the ready line)")
 	f.Uint64Var(&o.nodeID, "node-id", 1, "this node's Raft id, non-zero")
+	f.StringVar(&o.initialCluster, "initial-cluster", "",
+		"the members of a new cluster, ID=HOST:PORT[,ID=HOST:PORT], this node's own --node-id and --listen among them; used when the data dir is new (empty: a cluster of this node alone)")
 	f.Uint64Var(&o.historyRevisions, "history-revisions", catalogactor.DefaultHistoryRevisions,
 		"how many revisions behind the newest stay readable (get and list --resource-version, continue tokens); older ones are Gone")
 	f.Int64Var(&o.diskReserve, "disk-reserve-bytes", actors.DefaultDiskReserve,
@@ -86,6 +92,10 @@ kill the process at every start until space is freed.`,
 func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 	if o.nodeID == 0 {
 		return invalid("--node-id must be non-zero")
+	}
+	initial, err := parseInitialCluster(o.initialCluster)
+	if err != nil {
+		return err
 	}
 	if o.historyRevisions == 0 {
 		return invalid("--history-revisions must be at least 1")
@@ -115,6 +125,7 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 		DataDir:          o.dataDir,
 		Listen:           o.listen,
 		NodeID:           o.nodeID,
+		InitialCluster:   initial,
 		Logger:           logger,
 		HistoryRevisions: o.historyRevisions,
 		DiskReserve:      reserve,
@@ -158,4 +169,32 @@ func serverLogger(w io.Writer, level zapcore.Level) *zap.Logger {
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), level)
 	core = zapcore.NewSamplerWithOptions(core, time.Second, 100, 100)
 	return zap.New(core, zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w))))
+}
+
+// parseInitialCluster reads --initial-cluster: ID=HOST:PORT pairs separated by commas.
+func parseInitialCluster(s string) (map[uint64]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	members := map[uint64]string{}
+	addrs := map[string]uint64{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		idText, addr, ok := strings.Cut(part, "=")
+		id, err := strconv.ParseUint(idText, 10, 64)
+		if !ok || err != nil || id == 0 {
+			return nil, invalid("--initial-cluster: %q is not ID=HOST:PORT with a non-zero numeric ID, such as 1=127.0.0.1:7451", part)
+		}
+		if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" || port == "0" {
+			return nil, invalid("--initial-cluster: member %d's address %q is not HOST:PORT with a fixed port, such as 127.0.0.1:7451", id, addr)
+		}
+		if _, dup := members[id]; dup {
+			return nil, invalid("--initial-cluster names member %d twice", id)
+		}
+		if other, dup := addrs[addr]; dup {
+			return nil, invalid("--initial-cluster gives members %d and %d the same address %s", other, id, addr)
+		}
+		members[id], addrs[addr] = addr, id
+	}
+	return members, nil
 }
