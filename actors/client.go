@@ -117,59 +117,123 @@ func transportError(err error, endpoint string, write bool) error {
 	return messages.Errorf(messages.StatusReason_UNAVAILABLE, "request%s failed: %v", at, err)
 }
 
-// call sends msg and waits for its reply, moving to the next endpoint when one does not answer
-// and retrying while the node says Unavailable (a request refused that way never took effect),
-// until ctx ends or the client's timeout passes.
+// minAttemptTimeout is the least a read waits for one endpoint before trying the next: a node
+// that answers at all answers a read far sooner, and a shorter slice would give up on a node
+// that is merely busy.
+const minAttemptTimeout = time.Second
+
+// Backoff between full rounds of endpoints that all refused: the first wait, and the most.
+const (
+	firstRoundBackoff = 10 * time.Millisecond
+	maxRoundBackoff   = 500 * time.Millisecond
+)
+
+// call sends msg and waits for its reply, until ctx ends or the client's timeout passes. It
+// starts at the endpoint that answered last and moves round robin through the others:
+//
+//   - a refusal (Unavailable) or a request that reached nobody (dead letter, connection
+//     refused) took no effect anywhere: it goes to the next endpoint, reads and writes alike;
+//     after each full round of endpoints the client waits a backoff before the next;
+//   - no answer in time: a read is safe to send again, so each read attempt gets a slice of the
+//     time (the budget over len(endpoints), at least minAttemptTimeout) and a silent endpoint
+//     costs one slice; a write may have taken effect, so it gets all the time left and is never sent
+//     again: it ends in Timeout, its outcome unknown;
+//   - any other answer, success or error, is the result, and its endpoint is where the next call
+//     starts.
 func call[T interface {
 	proto.Message
 	GetStatus() *messages.Status
 }](ctx context.Context, c *Client, msg proto.Message) (T, error) {
+	var zero T
 	deadline := time.Now().Add(c.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	backoff := 10 * time.Millisecond
+	_, write := msg.(*messages.Command)
+	n := len(c.endpoints)
+	slice := max(time.Until(deadline)/time.Duration(n), minAttemptTimeout)
+	first := int(c.current.Load()) % n
+	backoff := firstRoundBackoff
 	var lastErr error
-	for attempt := 0; ; attempt++ {
+	for try := 0; ; try++ {
+		if try > 0 && try%n == 0 {
+			// Every endpoint refused this round: give the cluster a moment (an election, a
+			// restart) before the next.
+			if !sleepCtx(ctx, min(backoff, time.Until(deadline))) {
+				break
+			}
+			backoff = min(2*backoff, maxRoundBackoff)
+		}
 		left := time.Until(deadline)
 		if left <= 0 || ctx.Err() != nil {
-			if lastErr != nil {
-				return *new(T), lastErr
-			}
-			if _, write := msg.(*messages.Command); write {
-				return *new(T), messages.Errorf(messages.StatusReason_TIMEOUT, "no answer from kstore before the deadline: the write's outcome is unknown; read the object to find out")
-			}
-			return *new(T), messages.Errorf(messages.StatusReason_TIMEOUT, "no answer from kstore before the deadline")
+			break
 		}
-		i := int(c.current.Load()) % len(c.endpoints)
+		i := (first + try) % n
 		pid := c.endpoints[i]
-		res, err := c.root.RequestFuture(pid, msg, left).Result()
-		if err != nil {
-			_, write := msg.(*messages.Command)
-			lastErr = transportError(err, pid.GetAddress(), write)
-			if errors.Is(err, actor.ErrDeadLetter) && len(c.endpoints) > 1 {
-				c.current.CompareAndSwap(int64(i), int64(i+1))
-				if attempt < len(c.endpoints) {
-					continue
-				}
-			}
-			if !messages.IsUnavailable(lastErr) {
-				return *new(T), lastErr
-			}
-		} else {
+		wait := left
+		if !write {
+			wait = min(left, slice)
+		}
+		res, err := c.root.RequestFuture(pid, msg, wait).Result()
+		if err == nil {
 			r, err := Reply[T](res, nil)
 			if !messages.IsUnavailable(err) {
+				c.current.Store(int64(i))
 				return r, err
 			}
 			lastErr = err
+		} else {
+			lastErr = transportError(err, pid.GetAddress(), write)
+			if errors.Is(err, actor.ErrTimeout) && write {
+				c.current.CompareAndSwap(int64(i), int64((i+1)%n))
+				return zero, lastErr
+			}
 		}
-		// Unavailable: the request did not take effect; wait a little and try again.
+		// Refused, reached nobody, or a read not answered in time: the next call need not start
+		// here either.
+		c.current.CompareAndSwap(int64(i), int64((i+1)%n))
+	}
+	if lastErr != nil {
+		return zero, exhausted(lastErr, c.endpoints, write)
+	}
+	// The deadline passed (or ctx ended) before anything was sent.
+	return zero, messages.Errorf(messages.StatusReason_TIMEOUT, "the deadline passed before the request was sent to kstore: nothing was sent")
+}
+
+// exhausted is the error of a request no endpoint served before the deadline: the last
+// attempt's reason and message, and the endpoints tried. A write ends here only when every
+// attempt was refused or reached nobody (one not answered in time ends the call at once), so it
+// did not take effect.
+func exhausted(last error, endpoints []*actor.PID, write bool) error {
+	var e *messages.Error
+	if len(endpoints) == 1 || !errors.As(last, &e) {
+		return last
+	}
+	msg := fmt.Sprintf("no kstore node at %s served the request before the deadline; the last attempt: %s", endpointList(endpoints), e.Message)
+	if write {
+		msg += " (the write did not take effect: retry it)"
+	}
+	return &messages.Error{Reason: e.Reason, ResourceVersion: e.ResourceVersion, Message: msg}
+}
+
+// attemptTimeout is how long one attempt of a request that is safe to repeat (a read, a watch's
+// first answer) waits before the next endpoint is tried: a slice of the timeout, so a silent
+// endpoint costs one slice of the budget, not all of it.
+func (c *Client) attemptTimeout() time.Duration {
+	return min(c.timeout, max(c.timeout/time.Duration(len(c.endpoints)), minAttemptTimeout))
+}
+
+// sleepCtx waits for d or until ctx ends, and reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
 		select {
 		case <-ctx.Done():
-		case <-time.After(min(backoff, time.Until(deadline))):
+		case <-t.C:
 		}
-		backoff = min(2*backoff, 500*time.Millisecond)
 	}
+	return ctx.Err() == nil
 }
 
 // Do sends a command and waits for its result.

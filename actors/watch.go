@@ -18,20 +18,25 @@ type WatchOptions struct {
 	// Window is how many events may be on their way to the caller, and so the credits the
 	// subscriber grants its watcher: the caller's pace is what paces the node. Default 1000.
 	Window int
-	// GiveUpAfter, when set, ends the watch with Unavailable once it could not be resumed for
-	// that long (every endpoint down). By default a watch retries for as long as it lives, as
-	// client-go's informers do.
+	// GiveUpAfter, when set, is the watch's retry budget: it ends the watch once it could not be
+	// resumed for that long (every endpoint down, refusing, or behind the watch's
+	// resourceVersion), with Unavailable, or Timeout when the last endpoint tried was behind.
+	// By default a watch retries a broken stream for as long as it lives, as client-go's
+	// informers do, and ends with Timeout once every endpoint in turn answered that its
+	// resourceVersion is ahead of it.
 	GiveUpAfter time.Duration
 }
 
 const defaultWatchWindow = 1000
 
 // Watch is a watch that resumes by itself: when its stream breaks (a lost message, a node that
-// died or stopped, an endpoint that went away) it watches again from the last resourceVersion it
-// delivered, on the next endpoint when there are several, so the caller sees every change once
-// and in order. It ends only when the caller stops it or resuming is impossible (Gone: the
-// resourceVersion was compacted away; Invalid; Timeout: a start revision the node never
-// reached); Err then says why.
+// died, stopped or did not answer, an endpoint that went away) or its node ends it with
+// Unavailable or Timeout, it watches again from the last resourceVersion it delivered (an event
+// or a bookmark), on the next endpoint, so the caller sees every change once and in order. After
+// each full round of endpoints that failed it waits a backoff. It ends only when the caller stops
+// it or resuming is impossible (Gone: the resourceVersion was compacted away, re-list; Invalid;
+// Timeout: every endpoint answered that the resourceVersion is ahead of it; the retry budget of
+// WatchOptions.GiveUpAfter spent); Err then says why.
 type Watch struct {
 	events chan *messages.WatchEvent // filled by the subscriber within its credits
 	done   chan struct{}             // closed with events
@@ -124,17 +129,25 @@ type subscriber struct {
 	bookmarks   bool // the caller wants periodic bookmarks
 	endpoint    int
 
-	attempt     int
-	watchID     string
-	watcher     *actor.PID
-	seq         uint64
-	received    uint64 // events delivered or dropped (taken at once), every attempt
-	base        uint64 // received when this attempt began
-	granted     uint64 // credits granted to this attempt's watcher
-	starving    bool   // waiting for the caller to take events before granting more
+	attempt  int
+	watchID  string     // this attempt's; "" between attempts, when stragglers are ignored
+	watcher  *actor.PID // this attempt's watcher, once it said hello (sequence 1)
+	helloAt  time.Time  // when it did
+	seq      uint64
+	received uint64 // events delivered or dropped (taken at once), every attempt
+	base     uint64 // received when this attempt began
+	granted  uint64 // credits granted to this attempt's watcher
+	starving bool   // waiting for the caller to take events before granting more
+	finished bool
+
+	// The retry streak: attempts that failed since the watch last made progress (an event, or a
+	// watcher that served for as long as a request may take), when the first of them failed,
+	// the backoff of the next full round, and the endpoints that answered Timeout (the resume
+	// point is ahead of them) since.
+	failed      int
 	brokenSince time.Time
 	backoff     time.Duration
-	finished    bool
+	ahead       map[int]bool
 
 	// Where to resume from.
 	lastRV    uint64
@@ -157,10 +170,11 @@ func (s *subscriber) Receive(ctx actor.Context) {
 		}
 		s.seq = m.GetSeq()
 		if m.GetSeq() == 1 && ctx.Sender() != nil {
-			s.watcher = ctx.Sender()
+			// Hello. Not yet progress: the watcher may still end the watch (Timeout, a
+			// resourceVersion ahead of its node); see broken.
+			s.watcher, s.helloAt = ctx.Sender(), time.Now()
 			ctx.Watch(s.watcher)
 			ctx.SetReceiveTimeout(0)
-			s.brokenSince, s.backoff = time.Time{}, 0
 		}
 		for _, ev := range m.GetEvents() {
 			if ev.GetType() == messages.EventType_EVENT_ERROR {
@@ -168,6 +182,7 @@ func (s *subscriber) Receive(ctx actor.Context) {
 				return
 			}
 			s.track(ev)
+			s.progressed()
 			s.received++
 			if ev.GetType() == messages.EventType_EVENT_BOOKMARK && !s.bookmarks && !isInitialEnd(ev) {
 				// Asked for by the client itself, to notice a lost message on an idle watch.
@@ -182,17 +197,25 @@ func (s *subscriber) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		if s.watcher != nil && m.GetWho().Equal(s.watcher) {
 			// Terminated overtakes user messages; the watcher's last events (an ERROR saying
-			// why it ended) may still be queued. Decide once they are read.
-			ctx.Send(ctx.Self(), watcherEnded{s.watchID})
+			// why it ended, changes that move the resume point) may still be queued, here or in
+			// the mux. Decide once they are read: the mux relays this behind them.
+			ctx.Send(s.mux, muxRelay{to: ctx.Self(), msg: watcherEnded{s.watchID}})
 		}
 	case watcherEnded:
 		if m.watchID == s.watchID && !s.finished {
 			s.broken(ctx, "the node's watcher stopped")
 		}
 	case *actor.DeadLetterResponse:
-		s.broken(ctx, "no kstore node at "+m.GetTarget().GetAddress())
+		// The WatchRequest reached no node actor (a local one stopped, a remote address that
+		// refuses connections). The only request a subscriber sends is its WatchRequest; one of
+		// an earlier attempt names another target (a local dead letter names none).
+		if s.awaitingHello() && (m.GetTarget() == nil || m.GetTarget().Equal(s.endpointPID())) {
+			s.broken(ctx, "no kstore node at "+s.endpointPID().GetAddress())
+		}
 	case *actor.ReceiveTimeout:
-		s.broken(ctx, "the node did not answer the watch in time")
+		if s.awaitingHello() {
+			s.broken(ctx, "the node at "+s.endpointPID().GetAddress()+" did not answer the watch in time")
+		}
 	case resumeNow:
 		if m.attempt == s.attempt && !s.finished {
 			s.start(ctx)
@@ -237,9 +260,32 @@ func (s *subscriber) start(ctx actor.Context) {
 	case !s.initial:
 		req.ResourceVersion, req.InitialEvents, req.InitialAfter = s.lastRV, false, nil
 	}
+	s.helloAt = time.Time{}
+	ctx.Request(s.endpointPID(), req)
+	// A silent endpoint costs a slice of the timeout, as a read does, before the next is tried.
+	ctx.SetReceiveTimeout(s.client.attemptTimeout())
+}
+
+// endpointPID is the node actor of the current attempt.
+func (s *subscriber) endpointPID() *actor.PID {
 	eps := s.client.endpoints
-	ctx.Request(eps[s.endpoint%len(eps)], req)
-	ctx.SetReceiveTimeout(s.client.timeout)
+	return eps[s.endpoint%len(eps)]
+}
+
+// awaitingHello reports whether an attempt was sent and its watcher has not said hello yet.
+func (s *subscriber) awaitingHello() bool { return s.watchID != "" && s.watcher == nil && !s.finished }
+
+// resumeRV is the resourceVersion the next attempt starts from.
+func (s *subscriber) resumeRV() uint64 {
+	if s.initial {
+		return s.initRV
+	}
+	return s.lastRV
+}
+
+// progressed ends the retry streak: the watch is being served.
+func (s *subscriber) progressed() {
+	s.failed, s.brokenSince, s.backoff, s.ahead = 0, time.Time{}, 0, nil
 }
 
 // consumed is how many events the caller has taken (or were dropped for it), every attempt.
@@ -265,32 +311,85 @@ func (s *subscriber) grant(ctx actor.Context) {
 func (s *subscriber) onError(ctx actor.Context, st *messages.Status) {
 	switch st.GetReason() {
 	case messages.StatusReason_UNAVAILABLE, messages.StatusReason_INTERNAL:
+		// Nothing was lost: the node could not serve the watch (starting, stopping, no leader,
+		// full) and another may.
 		s.broken(ctx, st.GetMessage())
-	default: // Gone, Invalid, Timeout, ...: watching again would fail the same way
+	case messages.StatusReason_TIMEOUT:
+		s.behind(ctx, st)
+	default: // Gone, Invalid, ...: watching again would fail the same way
 		s.cancelWatcher(ctx) // the watcher waits for this to stop
 		s.finish(st.Err())
 		ctx.Stop(ctx.Self())
 	}
 }
 
-// broken gives up on the current stream and resumes after a backoff, on the next endpoint.
+// behind handles a Timeout: the watch's resourceVersion is ahead of the node, which waited for
+// it in vain. A member a little behind the one that served the watch so far says so, and another
+// may have it: try the next. Once every endpoint has said so since the last progress, nobody has
+// it (it came from another cluster, or a node that lost its data): without a retry budget that
+// ends the watch, which would otherwise retry forever without a word.
+func (s *subscriber) behind(ctx actor.Context, st *messages.Status) {
+	eps := s.client.endpoints
+	if s.ahead == nil {
+		s.ahead = map[int]bool{}
+	}
+	s.ahead[s.endpoint%len(eps)] = true
+	if s.giveUpAfter == 0 && len(s.ahead) == len(eps) {
+		err := st.Err()
+		if len(eps) > 1 {
+			err = &messages.Error{Reason: messages.StatusReason_TIMEOUT, ResourceVersion: st.GetResourceVersion(),
+				Message: fmt.Sprintf("every kstore node at %s answered that the watch's resourceVersion %d is ahead of it; the last: %s",
+					endpointList(eps), s.resumeRV(), st.GetMessage())}
+		}
+		s.cancelWatcher(ctx)
+		s.finish(err)
+		ctx.Stop(ctx.Self())
+		return
+	}
+	s.retry(ctx, st.GetMessage(), messages.StatusReason_TIMEOUT)
+}
+
+// broken gives up on the current stream (it broke, or its node refused the watch) and resumes
+// on the next endpoint. A watcher that served for as long as a request may take counts as
+// progress: the streak of failures starts again with this one.
 func (s *subscriber) broken(ctx actor.Context, why string) {
+	if !s.helloAt.IsZero() && time.Since(s.helloAt) >= s.client.timeout {
+		s.progressed()
+	}
+	s.retry(ctx, why, messages.StatusReason_UNAVAILABLE)
+}
+
+// Backoff of a watch between full rounds of endpoints that failed: the first wait, and the most.
+const (
+	firstWatchBackoff = 50 * time.Millisecond
+	maxWatchBackoff   = 2 * time.Second
+)
+
+// retry cancels the current attempt and starts the next on the next endpoint: at once within a
+// round of endpoints, after a backoff once every endpoint failed in turn. It ends the watch
+// instead once the retry budget (GiveUpAfter) is spent, with reason.
+func (s *subscriber) retry(ctx actor.Context, why string, reason messages.StatusReason) {
 	s.cancelWatcher(ctx)
+	s.watchID = "" // ignore the broken stream's stragglers
 	ctx.SetReceiveTimeout(0)
 	if s.brokenSince.IsZero() {
 		s.brokenSince = time.Now()
 	}
 	if s.giveUpAfter > 0 && time.Since(s.brokenSince) > s.giveUpAfter {
-		s.finish(messages.Errorf(messages.StatusReason_UNAVAILABLE, "the watch could not be resumed for %v (%s): check that a kstore node is up at %s",
+		s.finish(messages.Errorf(reason, "the watch could not be resumed for %v (the last attempt: %s): check that a kstore node is up at %s",
 			s.giveUpAfter, why, endpointList(s.client.endpoints)))
 		ctx.Stop(ctx.Self())
 		return
 	}
+	s.failed++
 	s.endpoint++
-	s.backoff = min(max(2*s.backoff, 50*time.Millisecond), 2*time.Second)
-	attempt, self, root, delay := s.attempt, ctx.Self(), ctx.ActorSystem().Root, s.backoff
-	s.watchID = "" // ignore the broken stream's stragglers
-	time.AfterFunc(delay, func() { root.Send(self, resumeNow{attempt: attempt}) })
+	if s.failed%len(s.client.endpoints) != 0 {
+		ctx.Send(ctx.Self(), resumeNow{attempt: s.attempt})
+		return
+	}
+	s.backoff = min(max(2*s.backoff, firstWatchBackoff), maxWatchBackoff)
+	attempt, self, root := s.attempt, ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(s.backoff, func() { root.Send(self, resumeNow{attempt: attempt}) })
 }
 
 func (s *subscriber) cancelWatcher(ctx actor.Context) {

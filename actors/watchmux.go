@@ -15,6 +15,13 @@ type (
 		sub     *actor.PID
 	}
 	muxUnregister struct{ watchID string }
+	// muxRelay asks the mux to send msg to the subscriber to behind every delivery it has
+	// received so far: a subscriber whose watcher stopped then reads the watcher's last events
+	// (an ERROR saying why) before it decides what the stop means.
+	muxRelay struct {
+		to  *actor.PID
+		msg any
+	}
 	// muxWake asks the mux to send the subscriber refill after muxWakeAfter: it waits for its
 	// caller to take events before it can grant the node more credits.
 	muxWake struct{ sub *actor.PID }
@@ -46,6 +53,8 @@ func (m *mux) Receive(ctx actor.Context) {
 		m.subs[msg.watchID] = msg.sub
 	case muxUnregister:
 		delete(m.subs, msg.watchID)
+	case muxRelay:
+		ctx.Send(msg.to, msg.msg)
 	case muxWake:
 		m.waking = append(m.waking, msg.sub)
 		if !m.ticking {
