@@ -283,6 +283,12 @@ func (c *Client) Get(ctx context.Context, key *messages.ResourceKey, resourceVer
 	return call[*messages.GetResult](ctx, c, &messages.GetRequest{Key: key, ResourceVersion: resourceVersion})
 }
 
+// Read reads an object as req says: at req.ResourceVersion when non-zero, else at the newest
+// state, linearizably unless req.Consistency is SERIALIZABLE.
+func (c *Client) Read(ctx context.Context, req *messages.GetRequest) (*messages.GetResult, error) {
+	return call[*messages.GetResult](ctx, c, req)
+}
+
 // List reads a page of objects of one type.
 func (c *Client) List(ctx context.Context, req *messages.ListRequest) (*messages.ListResult, error) {
 	return call[*messages.ListResult](ctx, c, req)

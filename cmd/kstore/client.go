@@ -172,3 +172,21 @@ func (g *globals) clientLogger() *zap.Logger {
 	w := zapcore.Lock(zapcore.AddSync(g.errw))
 	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), w, zap.DebugLevel), zap.ErrorOutput(w))
 }
+
+// consistencyFlag is --consistency of the commands that read.
+type consistencyFlag struct{ value string }
+
+func (f *consistencyFlag) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.value, "consistency", "linearizable",
+		"linearizable: see every write acknowledged before the read, on any member (asks the leader, needs a quorum); serializable: read this member's own state, possibly stale, without a quorum")
+}
+
+func (f *consistencyFlag) parse() (messages.Consistency, error) {
+	switch f.value {
+	case "linearizable", "l":
+		return messages.Consistency_LINEARIZABLE, nil
+	case "serializable", "s":
+		return messages.Consistency_SERIALIZABLE, nil
+	}
+	return 0, invalid("--consistency %q is not a consistency: give linearizable or serializable", f.value)
+}

@@ -348,6 +348,13 @@ type nodeStatus struct {
 	Commit    uint64 `json:"commit"`
 	Applied   uint64 `json:"applied"`
 	Compacted uint64 `json:"compacted"`
+	Role      string `json:"role"`
+	Members   []struct {
+		ID      uint64 `json:"id"`
+		Address string `json:"address"`
+		Role    string `json:"role"`
+		Leader  bool   `json:"leader"`
+	} `json:"members"`
 }
 
 func (c *cli) status() nodeStatus {

@@ -13,6 +13,7 @@ func newGetCmd(g *globals) *cobra.Command {
 	var (
 		co clientOptions
 		r  refOptions
+		cf consistencyFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "get REF",
@@ -21,7 +22,13 @@ func newGetCmd(g *globals) *cobra.Command {
 
 With --resource-version N the object is read as it was at revision N (NotFound when it did not
 exist then; Gone when N is older than the history the node keeps; a revision the node has not
-reached yet is waited for a few seconds, then Timeout).`,
+reached yet is waited for a few seconds, then Timeout).
+
+Without --resource-version the read is linearizable: it sees every write acknowledged before it
+began, whichever member took the write, because the member first confirms with the leader how
+far the log is committed (Unavailable when no leader confirms it: a member cut off from the
+quorum serves no linearizable read). --consistency serializable reads the member's own state
+without asking: possibly stale, but it works on a member without a quorum.`,
 		Example: `  kstore get Pod.v1/web -n default
   kstore get Namespace.v1/default
   kstore get Deployment.v1.apps/web -n default --resource-version 41`,
@@ -31,12 +38,16 @@ reached yet is waited for a few seconds, then Timeout).`,
 			if err != nil {
 				return err
 			}
+			consistency, err := cf.parse()
+			if err != nil {
+				return err
+			}
 			c, err := co.connect(cmd, g)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			res, err := c.client.Get(cmd.Context(), key, r.resourceVersion)
+			res, err := c.client.Read(cmd.Context(), &messages.GetRequest{Key: key, ResourceVersion: r.resourceVersion, Consistency: consistency})
 			if err != nil {
 				return err
 			}
@@ -45,6 +56,7 @@ reached yet is waited for a few seconds, then Timeout).`,
 		}),
 	}
 	cmd.Flags().Uint64Var(&r.resourceVersion, "resource-version", 0, "read the object as it was at this revision (0: the newest)")
+	cf.add(cmd)
 	addNamespaceFlag(cmd, &r.namespace, refNamespaceHelp)
 	addClientFlags(cmd, &co, false)
 	return cmd
@@ -62,6 +74,7 @@ func newListCmd(g *globals) *cobra.Command {
 	var (
 		co  clientOptions
 		req messages.ListRequest
+		cf  consistencyFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "list TYPE",
@@ -77,7 +90,10 @@ one. -l filters by labels (a=b, a!=b, a in (x,y), a notin (x,y), a, !a; comma me
 --continue (and the same TYPE, -n and -l) for the next page. "continue" is left out on the last
 page. Every page of one list is read at the same resource_version, the first page's, so a
 paged list is a consistent snapshot; a token older than the history the node keeps is Gone:
-start again. --resource-version lists the state at that revision (ignored with --continue).`,
+start again. --resource-version lists the state at that revision (ignored with --continue).
+
+Without --resource-version and --continue the list is linearizable, as get's read is;
+--consistency serializable lists the member's own, possibly stale, state.`,
 		Example: `  kstore list Pod.v1 -n default
   kstore list Deployment.v1.apps -l 'app=web,tier in (front,back)'
   kstore list Pod.v1 --limit 100
@@ -92,6 +108,9 @@ start again. --resource-version lists the state at that revision (ignored with -
 				return invalid("--limit %d is negative: give a page size, or 0 for every item", req.Limit)
 			}
 			req.Group, req.Version, req.Kind = t.group, t.version, t.kind
+			if req.Consistency, err = cf.parse(); err != nil {
+				return err
+			}
 			c, err := co.connect(cmd, g)
 			if err != nil {
 				return err
@@ -115,6 +134,7 @@ start again. --resource-version lists the state at that revision (ignored with -
 	f.Int64Var(&req.Limit, "limit", 0, "items per page at most (0: every item)")
 	f.StringVar(&req.Continue, "continue", "", "the continue token of the previous page")
 	f.Uint64Var(&req.ResourceVersion, "resource-version", 0, "list the state at this revision (0: the newest)")
+	cf.add(cmd)
 	addClientFlags(cmd, &co, false)
 	return cmd
 }
@@ -127,6 +147,24 @@ type statusOutput struct {
 	Commit    uint64 `json:"commit"`
 	Applied   uint64 `json:"applied"`
 	Compacted uint64 `json:"compacted"`
+	Role      string `json:"role"`
+	// Members are the cluster's members as the node knows them.
+	Members []memberOutput `json:"members"`
+}
+
+type memberOutput struct {
+	ID      uint64 `json:"id"`
+	Address string `json:"address"`
+	Role    string `json:"role"`
+	Leader  bool   `json:"leader"`
+}
+
+func membersOf(st *messages.NodeStatus) []memberOutput {
+	out := make([]memberOutput, 0, len(st.GetMembers()))
+	for _, m := range st.GetMembers() {
+		out = append(out, memberOutput{ID: m.GetId(), Address: m.GetAddress(), Role: m.GetRole(), Leader: m.GetLeader()})
+	}
+	return out
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -136,10 +174,12 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Print how a node is",
 		Long: `Print the status of the node, the first in --endpoints that accepts a connection, as one
 JSON line:
-  {"node_id":1,"leader":1,"term":2,"commit":42,"applied":42,"compacted":1}
+  {"node_id":1,"leader":1,"term":2,"commit":42,"applied":42,"compacted":1,"role":"leader",
+   "members":[{"id":1,"address":"127.0.0.1:7450","role":"voter","leader":true}]}
 leader is the id of the node it believes leads, 0 while there is none (no write can succeed
 then). commit and applied are Raft indexes: every write's resource_version is one. compacted is
-the oldest revision still readable.`,
+the oldest revision still readable. role is the node's: leader, follower, candidate or learner.
+members are the cluster's members as this node knows them (voters and learners).`,
 		Example: `  kstore status
   kstore status --endpoints 10.0.0.5:7450 --timeout 1s`,
 		Args: cobra.NoArgs,
@@ -156,6 +196,7 @@ the oldest revision still readable.`,
 			g.line(marshalJSON(statusOutput{
 				NodeID: st.GetNodeId(), Leader: st.GetLeader(), Term: st.GetTerm(),
 				Commit: st.GetCommit(), Applied: st.GetApplied(), Compacted: st.GetCompacted(),
+				Role: st.GetRole(), Members: membersOf(st),
 			}))
 			return nil
 		}),

@@ -93,6 +93,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newGetCmd(g),
 		newListCmd(g),
 		newStatusCmd(g),
+		newMemberCmd(g),
 		newDoCmd(g),
 		newWatchCmd(g),
 	)

@@ -14,6 +14,7 @@ func newWatchCmd(g *globals) *cobra.Command {
 		co       clientOptions
 		req      messages.WatchRequest
 		retryFor time.Duration
+		cf       consistencyFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "watch [TYPE]",
@@ -24,14 +25,18 @@ TYPE is KIND.VERSION[.GROUP]; without it every type is watched.
 
 Without --resource-version the watch starts with the current state: an ADDED per matching
 object (each at the revision R the state was read at), then a BOOKMARK at R, then every change
-after R. With --resource-version N it prints every matching change after N.
+after R. With --resource-version N it prints every matching change after N. R is linearizable
+(the state holds every write acknowledged before the watch began, on any member) unless
+--consistency serializable, which starts from the member's own state. Every member sends the
+same events, in the same order, with the same resource_version.
 
 An object relabelled out of -l is a DELETED, relabelled into it an ADDED. --bookmarks adds a
 BOOKMARK at the current revision every bookmark interval (a minute by default), so a script's
 resume point stays fresh.
 
 The watch resumes by itself from the last event it printed when its stream breaks (a lost
-message, a node restart, a failed endpoint), for up to --retry-for. It exits 1 with
+message, a node restart, a failed endpoint), for up to --retry-for; with several --endpoints it
+resumes on the next one, with no event missed or repeated. It exits 1 with
 "Error (Reason): ..." when it cannot: Gone (the revision was compacted away: list again and
 watch from the list's resource_version), Timeout (a --resource-version ahead of the node that
 did not arrive in time), Invalid, or Unavailable after --retry-for. Ctrl-C ends it with exit 0.`,
@@ -46,6 +51,10 @@ did not arrive in time), Invalid, or Unavailable after --retry-for. Ctrl-C ends 
 					return err
 				}
 				req.Group, req.Version, req.Kind = t.group, t.version, t.kind
+			}
+			var err error
+			if req.Consistency, err = cf.parse(); err != nil {
+				return err
 			}
 			c, err := co.connect(cmd, g)
 			if err != nil {
@@ -67,6 +76,7 @@ did not arrive in time), Invalid, or Unavailable after --retry-for. Ctrl-C ends 
 			}
 		}),
 	}
+	cf.add(cmd)
 	f := cmd.Flags()
 	f.StringVarP(&req.Namespace, "namespace", "n", "", "watch only this namespace (default: every namespace)")
 	f.StringVarP(&req.LabelSelector, "selector", "l", "", "label selector, such as app=web,tier!=db")

@@ -1,0 +1,450 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testCluster is a cluster of `kstore serve` processes on loopback, started with
+// --initial-cluster, and what the tests need to kill, restart and query its members.
+type testCluster struct {
+	t       *testing.T
+	bin     string
+	dirs    []string
+	addrs   []string
+	servers []*server
+	extra   []string
+}
+
+func startCluster(t *testing.T, n int, extra ...string) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, bin: kstoreBinary(t), extra: extra}
+	var initial []string
+	for i := range n {
+		c.dirs = append(c.dirs, t.TempDir())
+		c.addrs = append(c.addrs, freeAddr(t))
+		initial = append(initial, fmt.Sprintf("%d=%s", i+1, c.addrs[i]))
+	}
+	c.extra = append([]string{"--initial-cluster", strings.Join(initial, ",")}, c.extra...)
+	c.servers = make([]*server, n)
+	for i := range n {
+		c.start(i)
+	}
+	c.waitLeader(nil)
+	return c
+}
+
+// start starts member i (0-based; node id i+1).
+func (c *testCluster) start(i int) {
+	c.t.Helper()
+	c.servers[i] = startServer(c.t, c.bin, c.dirs[i], c.addrs[i],
+		append([]string{"--node-id", fmt.Sprint(i + 1), "--disk-reserve-bytes", "0"}, c.extra...)...)
+}
+
+// kill ends member i with SIGKILL, as a crash would, and waits for the process to be gone.
+func (c *testCluster) kill(i int) {
+	c.t.Helper()
+	_ = c.servers[i].cmd.Process.Signal(syscall.SIGKILL)
+	c.servers[i].wait(c.t, 10*time.Second)
+}
+
+// cli talks to the given members, all of them when none is given, in that order.
+func (c *testCluster) cli(members ...int) *cli {
+	if len(members) == 0 {
+		for i := range c.addrs {
+			members = append(members, i)
+		}
+	}
+	var eps []string
+	for _, i := range members {
+		eps = append(eps, c.addrs[i])
+	}
+	return &cli{t: c.t, bin: c.bin, endpoints: strings.Join(eps, ",")}
+}
+
+// waitLeader waits until every live member not in skip reports the same leader, one of the
+// live members, and returns its index.
+func (c *testCluster) waitLeader(skip []int) int {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var leaders []uint64
+		for i := range c.servers {
+			if slices.Contains(skip, i) {
+				continue
+			}
+			r, err := c.cli(i).exec("", "status", "--timeout", "1s")
+			var st nodeStatus
+			if err == nil && r.code == 0 && json.Unmarshal([]byte(r.stdout), &st) == nil {
+				leaders = append(leaders, st.Leader)
+			} else {
+				leaders = append(leaders, 0)
+			}
+		}
+		l := leaders[0]
+		if l != 0 && !slices.Contains(skip, int(l-1)) && !slices.ContainsFunc(leaders, func(x uint64) bool { return x != l }) {
+			return int(l - 1)
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the members agree on no leader within 20s: %v", leaders)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// waitApplied waits until member i has applied up to rv.
+func (c *testCluster) waitApplied(i int, rv uint64) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := c.cli(i).exec("", "status", "--timeout", "1s")
+		var st nodeStatus
+		if err == nil && r.code == 0 && json.Unmarshal([]byte(r.stdout), &st) == nil && st.Applied >= rv {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("member %d has not applied up to %d within 30s: %v", i+1, rv, r)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// acked is a write a client saw acknowledged: the pod's name and its resourceVersion.
+type acked struct {
+	name string
+	rv   uint64
+}
+
+// checkAcked checks that member i serves every acknowledged write at its resourceVersion, from
+// its own state (serializable), once it has applied up to the newest of them.
+func (c *testCluster) checkAcked(i int, writes []acked) {
+	c.t.Helper()
+	var newest uint64
+	for _, w := range writes {
+		newest = max(newest, w.rv)
+	}
+	c.waitApplied(i, newest)
+	l := parseList(c.t, c.cli(i).ok("", "list", "Pod.v1", "-n", "ha", "--consistency", "serializable"))
+	have := map[string]uint64{}
+	for _, it := range l.Items {
+		o := parseObj(c.t, string(it))
+		var rv uint64
+		fmt.Sscan(o.meta("resourceVersion"), &rv)
+		have[o.meta("name")] = rv
+	}
+	for _, w := range writes {
+		if have[w.name] != w.rv {
+			c.t.Errorf("member %d: acknowledged write %s@%d is %s@%d there", i+1, w.name, w.rv, w.name, have[w.name])
+		}
+	}
+}
+
+// history is every change member i has applied, as its watch from revision 1 prints them, up
+// to rv: the same on every member when their applied logs are the same sequence of commands.
+func (c *testCluster) history(i int, rv uint64) []string {
+	c.t.Helper()
+	w := startWatch(c.t, c.cli(i), "--resource-version", "1", "--consistency", "serializable")
+	defer func() { _ = w.cmd.Process.Kill(); <-w.done }()
+	var out []string
+	for {
+		select {
+		case l, ok := <-w.lines:
+			if !ok {
+				c.t.Fatalf("member %d's watch ended: %s", i+1, w.stderr.String())
+			}
+			out = append(out, fmt.Sprintf("%d %s %s %s", l.ResourceVersion, l.Type, l.Key.Name, l.Object))
+			if l.ResourceVersion >= rv {
+				return out
+			}
+		case <-time.After(20 * time.Second):
+			c.t.Fatalf("member %d's watch printed nothing past %d within 20s (want up to %d)", i+1, len(out), rv)
+		}
+	}
+}
+
+// checkSameHistory compares every live member's applied changes up to the newest revision.
+func (c *testCluster) checkSameHistory(live []int, rv uint64) {
+	c.t.Helper()
+	first := c.history(live[0], rv)
+	for _, i := range live[1:] {
+		if h := c.history(i, rv); !slices.Equal(h, first) {
+			c.t.Errorf("member %d applied another history than member %d:\n%s\nvs\n%s", i+1, live[0]+1,
+				strings.Join(h, "\n"), strings.Join(first, "\n"))
+		}
+	}
+}
+
+func haPod(name string) string { return pod("ha", name, "nginx", nil) }
+
+// put writes a pod through k and reports what the client saw: the resourceVersion when it was
+// acknowledged, or the reason it was not.
+func put(k *cli, name string) (uint64, string) {
+	r, err := k.exec(haPod(name), "apply", "-f", "-", "--timeout", "5s")
+	if err != nil {
+		return 0, err.Error()
+	}
+	if r.code != 0 {
+		return 0, r.stderr
+	}
+	var w writeResult
+	if json.Unmarshal([]byte(r.stdout), &w) != nil || w.ResourceVersion == 0 {
+		return 0, "unparsable: " + r.stdout
+	}
+	return w.ResourceVersion, ""
+}
+
+// TestClusterReplicates: three processes take writes on every member; a read on one member
+// right after a write acknowledged by another sees it (reads are linearizable by default); and
+// every member lists the same objects and applied the same history.
+func TestClusterReplicates(t *testing.T) {
+	c := startCluster(t, 3)
+	var writes []acked
+	for round := range 4 {
+		for i := range 3 {
+			name := fmt.Sprintf("w%d-%d", i+1, round)
+			rv, failed := put(c.cli(i), name)
+			if failed != "" {
+				t.Fatalf("put %s through member %d: %s", name, i+1, failed)
+			}
+			writes = append(writes, acked{name, rv})
+			// At once, on the next member: it must see the write.
+			other := (i + 1) % 3
+			o := parseObj(t, c.cli(other).ok("", "get", "Pod.v1/"+name, "-n", "ha"))
+			if got := o.meta("resourceVersion"); got != fmt.Sprint(rv) {
+				t.Fatalf("member %d read %s at resourceVersion %s right after member %d acknowledged it at %d", other+1, name, got, i+1, rv)
+			}
+		}
+	}
+	lists := map[int]string{}
+	for i := range 3 {
+		lists[i] = c.cli(i).ok("", "list", "Pod.v1", "-n", "ha")
+		if lists[i] != lists[0] {
+			t.Errorf("member %d lists\n%s\nmember 1 lists\n%s", i+1, lists[i], lists[0])
+		}
+	}
+	st := c.cli(0).status()
+	if len(st.Members) != 3 || st.Role == "" {
+		t.Errorf("status shows role %q and members %+v, want a role and 3 members", st.Role, st.Members)
+	}
+	c.checkSameHistory([]int{0, 1, 2}, writes[len(writes)-1].rv)
+}
+
+// TestClusterLeaderKilled: SIGKILL of the leader under a writer that uses every member's
+// endpoint. A new leader is elected within a few seconds, writes resume through the same
+// endpoint list, and every acknowledged write is on every member afterwards, the restarted one
+// included. A write whose outcome the client was told is unknown may or may not be there.
+func TestClusterLeaderKilled(t *testing.T) {
+	c := startCluster(t, 3)
+	k := c.cli()
+	leader := c.waitLeader(nil)
+
+	var (
+		mu       sync.Mutex
+		writes   []acked
+		failures []string
+		killedAt time.Time
+		afterAck int // acknowledged writes that began after the kill
+	)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			began := time.Now()
+			name := fmt.Sprintf("p%03d", n)
+			rv, failed := put(k, name)
+			mu.Lock()
+			if failed == "" {
+				writes = append(writes, acked{name, rv})
+				if !killedAt.IsZero() && began.After(killedAt) {
+					afterAck++
+				}
+			} else {
+				failures = append(failures, name+": "+failed)
+			}
+			mu.Unlock()
+		}
+	}()
+	waitFor := func(what string, cond func() bool) {
+		deadline := time.Now().Add(60 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("%s: not within 60s; %d acknowledged, failures: %v", what, len(writes), failures)
+			}
+			time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+		}
+	}
+	waitFor("10 writes before the kill", func() bool { mu.Lock(); defer mu.Unlock(); return len(writes) >= 10 })
+	mu.Lock()
+	killedAt = time.Now()
+	mu.Unlock()
+	c.kill(leader)
+	next := c.waitLeader([]int{leader})
+	elected := time.Since(killedAt)
+	t.Logf("member %d killed; member %d leads %v later", leader+1, next+1, elected)
+	if elected > 10*time.Second {
+		t.Errorf("a new leader took %v, want a few seconds", elected)
+	}
+	waitFor("10 writes after the kill", func() bool { mu.Lock(); defer mu.Unlock(); return afterAck >= 10 })
+	close(stop)
+	<-done
+	for _, f := range failures {
+		// Refused (Unavailable: certainly not done) or unknown (Timeout) are the only
+		// outcomes a client may see besides success.
+		if !strings.Contains(f, "Error (Unavailable)") && !strings.Contains(f, "Error (Timeout)") {
+			t.Errorf("a write failed with neither Unavailable nor Timeout: %s", f)
+		}
+	}
+	t.Logf("%d writes acknowledged, %d not: %v", len(writes), len(failures), failures)
+	for i := range 3 {
+		if i != leader {
+			c.checkAcked(i, writes)
+		}
+	}
+	c.start(leader)
+	c.checkAcked(leader, writes)
+	var newest uint64
+	for _, w := range writes {
+		newest = max(newest, w.rv)
+	}
+	c.checkSameHistory([]int{0, 1, 2}, newest)
+}
+
+// TestClusterAllKilled: SIGKILL of every member at once right after a burst of acknowledged
+// writes; after a restart of all, every acknowledged write is on every member at its
+// resourceVersion.
+func TestClusterAllKilled(t *testing.T) {
+	c := startCluster(t, 3)
+	var lines strings.Builder
+	for n := range 40 {
+		fmt.Fprintln(&lines, putCommand("ha", fmt.Sprintf("b%02d", n), haPod(fmt.Sprintf("b%02d", n))))
+	}
+	// Through a follower, so every write is forwarded.
+	leader := c.waitLeader(nil)
+	follower := (leader + 1) % 3
+	out := c.cli(follower).ok(lines.String(), "do", "-f", "-")
+	var writes []acked
+	for n, r := range results(t, out) {
+		writes = append(writes, acked{fmt.Sprintf("b%02d", n), r.ResourceVersion})
+	}
+	for i := range 3 {
+		_ = c.servers[i].cmd.Process.Signal(syscall.SIGKILL)
+	}
+	for i := range 3 {
+		c.servers[i].wait(t, 10*time.Second)
+	}
+	for i := range 3 {
+		c.start(i)
+	}
+	c.waitLeader(nil)
+	for i := range 3 {
+		c.checkAcked(i, writes)
+	}
+	c.checkSameHistory([]int{0, 1, 2}, writes[len(writes)-1].rv)
+}
+
+// TestClusterQuorumLost: with two of three members down, linearizable reads and writes on the
+// third fail with Unavailable or Timeout within the request's timeout, while serializable reads
+// serve its local state.
+func TestClusterQuorumLost(t *testing.T) {
+	c := startCluster(t, 3)
+	rv, failed := put(c.cli(), "before")
+	if failed != "" {
+		t.Fatal(failed)
+	}
+	survivor := (c.waitLeader(nil) + 1) % 3
+	c.waitApplied(survivor, rv)
+	for i := range 3 {
+		if i != survivor {
+			c.kill(i)
+		}
+	}
+	k := c.cli(survivor)
+	for _, tt := range []struct {
+		name  string
+		stdin string
+		args  []string
+	}{
+		{"linearizable get", "", []string{"get", "Pod.v1/before", "-n", "ha", "--timeout", "4s"}},
+		{"linearizable list", "", []string{"list", "Pod.v1", "-n", "ha", "--timeout", "4s"}},
+		{"write", haPod("after"), []string{"apply", "-f", "-", "--timeout", "4s"}},
+	} {
+		began := time.Now()
+		r := k.run(tt.stdin, tt.args...)
+		took := time.Since(began)
+		if r.code == 0 || !(strings.HasPrefix(r.stderr, "Error (Unavailable)") || strings.HasPrefix(r.stderr, "Error (Timeout)")) {
+			t.Errorf("%s without a quorum: want Unavailable or Timeout:\n%v", tt.name, r)
+		}
+		if took > 8*time.Second {
+			t.Errorf("%s without a quorum took %v, past its 4s timeout", tt.name, took)
+		}
+	}
+	o := parseObj(t, k.ok("", "get", "Pod.v1/before", "-n", "ha", "--consistency", "serializable"))
+	if got := o.meta("resourceVersion"); got != fmt.Sprint(rv) {
+		t.Fatalf("serializable get on the survivor: resourceVersion %s, want %d", got, rv)
+	}
+}
+
+// TestClusterWatchResumes: a watch on a member that is killed resumes on another member with
+// exactly the events it missed: no gap, no duplicate.
+func TestClusterWatchResumes(t *testing.T) {
+	c := startCluster(t, 3)
+	leader := c.waitLeader(nil)
+	watched := (leader + 1) % 3 // a follower: killing it leaves the quorum
+	rest := []int{}
+	for i := range 3 {
+		if i != watched {
+			rest = append(rest, i)
+		}
+	}
+	start, failed := put(c.cli(), "w-start")
+	if failed != "" {
+		t.Fatal(failed)
+	}
+	w := startWatch(t, c.cli(append([]int{watched}, rest...)...), "Pod.v1", "-n", "ha",
+		"--resource-version", fmt.Sprint(start), "--retry-for", "30s")
+	var want []uint64
+	for n := range 5 {
+		rv, failed := put(c.cli(rest...), fmt.Sprintf("w%d", n))
+		if failed != "" {
+			t.Fatal(failed)
+		}
+		want = append(want, rv)
+	}
+	for n := range 5 {
+		if l := w.expect(t, "ADDED", fmt.Sprintf("w%d", n)); l.ResourceVersion != want[n] {
+			t.Fatalf("event %d at %d, want %d", n, l.ResourceVersion, want[n])
+		}
+	}
+	c.kill(watched)
+	for n := 5; n < 10; n++ {
+		rv, failed := put(c.cli(rest...), fmt.Sprintf("w%d", n))
+		if failed != "" {
+			t.Fatal(failed)
+		}
+		want = append(want, rv)
+	}
+	for n := 5; n < 10; n++ {
+		if l := w.expect(t, "ADDED", fmt.Sprintf("w%d", n)); l.ResourceVersion != want[n] {
+			t.Fatalf("event %d at %d after the member died, want %d", n, l.ResourceVersion, want[n])
+		}
+	}
+	select {
+	case l := <-w.lines:
+		t.Fatalf("an extra event after the resume: %+v", l)
+	case <-time.After(300 * time.Millisecond): // a duplicate would come with the resume
+	}
+}
