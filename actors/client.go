@@ -294,6 +294,11 @@ func (c *Client) List(ctx context.Context, req *messages.ListRequest) (*messages
 	return call[*messages.ListResult](ctx, c, req)
 }
 
+// HashKV asks the current endpoint for a digest of its catalog (see messages.HashKVRequest).
+func (c *Client) HashKV(ctx context.Context, req *messages.HashKVRequest) (*messages.HashKVResult, error) {
+	return call[*messages.HashKVResult](ctx, c, req)
+}
+
 // Status asks the current endpoint how it is.
 func (c *Client) Status(ctx context.Context) (*messages.NodeStatus, error) {
 	return call[*messages.NodeStatus](ctx, c, &messages.StatusRequest{})

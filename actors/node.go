@@ -115,7 +115,7 @@ func Start(cfg Config) (*Node, error) {
 	// The node's own actors take nothing from outside but raft's messages from peers; clients
 	// talk to the node actor, and to the watchers it starts for them.
 	sys.Protect(cfg.Name+"/raft", "raftpb.Message")
-	sys.Protect(cfg.Name + "/catalog")
+	sys.Protect(cfg.Name+"/catalog", "kstore.v1.SnapshotChunk") // from the leader's catalog
 	sys.Protect(cfg.Name + "/watch")
 	n, err := spawn(sys.ActorSystem, cfg, lock)
 	if err != nil {
@@ -166,8 +166,12 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	if err != nil {
 		return nil, fmt.Errorf("kstore: open raft log in %s: %w", cfg.DataDir, err)
 	}
-	db, err := catalogactor.OpenStore(catalogactor.StoreOptions{Dir: filepath.Join(cfg.DataDir, "catalog"), Logger: log,
-		MemTableSize: cfg.MemTableSize})
+	store := catalogactor.StoreOptions{Dir: filepath.Join(cfg.DataDir, "catalog"), Logger: log, MemTableSize: cfg.MemTableSize}
+	if err := catalogactor.RecoverInstall(store.Dir, rlog.State.Snapshot.GetIndex(), log); err != nil {
+		rlog.WAL.Close()
+		return nil, fmt.Errorf("kstore: recover the catalog in %s: %w", cfg.DataDir, err)
+	}
+	db, err := catalogactor.OpenStore(store)
 	if err != nil {
 		rlog.WAL.Close()
 		return nil, fmt.Errorf("kstore: open catalog in %s: %w", cfg.DataDir, err)
@@ -190,7 +194,7 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 			watch:   watcheractor.NewHub(cfg.Watch),
 			catalog: func(watch *actor.PID) *actor.Props {
 				return catalogactor.New(catalogactor.Config{DB: db, Watchers: watch, Logger: log, HistoryRevisions: cfg.HistoryRevisions,
-					SyncEvery: cfg.LogCompaction.SyncEvery})
+					SyncEvery: cfg.LogCompaction.SyncEvery, NodeID: cfg.NodeID, Store: store})
 			},
 			raft: func(catalog *actor.PID) *actor.Props {
 				c := rcfg

@@ -7,6 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/kstore/kstore/catalogactor"
 	"github.com/kstore/kstore/messages"
 	"github.com/kstore/kstore/raftactor"
 	"github.com/kstore/kstore/watcheractor"
@@ -148,6 +149,14 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.hold(ctx)
 	case *messages.StatusRequest:
 		ctx.Forward(a.kids.raft)
+	case *messages.HashKVRequest:
+		ctx.Forward(a.kids.catalog)
+	case *catalogactor.Installed:
+		// The catalog holds the snapshot's state: raft learns how far it reaches, then steps
+		// the snapshot message, which moves its log to the same index.
+		ctx.Send(a.kids.raft, &raftactor.Applied{Index: m.Applied, Compacted: m.Compacted})
+		ctx.Send(a.kids.raft, &raftactor.Durable{Index: m.Applied})
+		ctx.Send(a.kids.raft, m.Message)
 	case stopIntake:
 		a.stopping = true
 		ctx.Respond(a.kids)
@@ -251,7 +260,7 @@ func (a *nodeActor) readIndexed(ctx actor.Context, m *raftactor.ReadIndexed) {
 // needsReply reports whether m is a request whose answer goes to its sender.
 func needsReply(m any) bool {
 	switch m.(type) {
-	case *messages.GetRequest, *messages.ListRequest, *messages.WatchRequest, *messages.StatusRequest:
+	case *messages.GetRequest, *messages.ListRequest, *messages.WatchRequest, *messages.StatusRequest, *messages.HashKVRequest:
 		return true
 	}
 	return false

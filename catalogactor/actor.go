@@ -22,6 +22,10 @@ type Changes struct {
 	Changes   []Change
 	Applied   uint64
 	Compacted uint64
+	// Reset says that a snapshot replaced the catalog: Applied jumped, and the changes between
+	// the last Changes and Applied were never sent. Watches resume from the new catalog's
+	// history, which starts at Compacted.
+	Reset bool
 }
 
 // History asks for the changes after From: at most Limit of them, and no more after their
@@ -90,6 +94,11 @@ type Config struct {
 	SyncEvery uint64
 	// GCInterval is the pause between two value-log GCs.
 	GCInterval time.Duration
+	// NodeID is this member's Raft id, named in the snapshots it sends.
+	NodeID uint64
+	// Store is how DB was opened (OpenStore): a snapshot is staged beside Store.Dir and the
+	// catalog reopened from it. A catalog in memory cannot install one.
+	Store StoreOptions
 }
 
 const (
@@ -162,7 +171,10 @@ type Actor struct {
 	gcRunning   bool           // a value-log GC runs
 	lastGC      time.Time
 	stop        chan struct{}  // closed in Stopping: stops the ticker
-	wg          sync.WaitGroup // applier, readers, ticker, sync, GC
+	wg          sync.WaitGroup // ticker, sync, GC, snapshot senders and installer, swap
+	workers     sync.WaitGroup // applier and readers
+
+	transfers // Raft snapshots sent and received: transfer.go
 }
 
 // applyJob is a batch of committed entries for the applier, and the compaction to run after it
@@ -233,6 +245,9 @@ func (a *Actor) Receive(ctx actor.Context) {
 	for len(a.applyDone) > 0 {
 		a.finishApply(ctx, <-a.applyDone)
 	}
+	for len(a.swapResult) > 0 {
+		a.swappedIn(ctx, <-a.swapResult)
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.start(ctx)
@@ -259,15 +274,26 @@ func (a *Actor) Receive(ctx actor.Context) {
 			func(s *messages.Status) any { return &SnapshotResult{Err: s.Err()} })
 	case *History:
 		a.history(ctx, m)
+	case *messages.HashKVRequest:
+		from, id := max(m.GetFrom(), a.compacted), a.cfg.NodeID
+		a.read(ctx, m.GetRevision(), func(db *badger.DB, ts uint64) any {
+			h, err := DigestFrom(db, min(from, ts), ts)
+			if err != nil {
+				return &messages.HashKVResult{Status: messages.StatusOf(err)}
+			}
+			return &messages.HashKVResult{NodeId: id, Revision: ts, From: min(from, ts), Hash: h}
+		}, func(s *messages.Status) any { return &messages.HashKVResult{Status: s} })
 	case readDone:
 		if a.activeReads[m.ts]--; a.activeReads[m.ts] <= 0 {
 			delete(a.activeReads, m.ts)
 		}
+		a.maybeSwap(ctx)
 	case tick:
 		a.expireWaiting(ctx)
 		a.maybeGC(ctx)
 	case gcDone:
 		a.gcRunning, a.lastGC = false, time.Now()
+		defer a.maybeSwap(ctx)
 		if m.err != nil {
 			a.log.Warn("value log GC failed", zap.Error(m.err))
 		} else if m.rewrites > 0 {
@@ -275,6 +301,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		}
 	case synced:
 		a.syncing = false
+		defer a.maybeSwap(ctx)
 		if m.err != nil {
 			panic(fmt.Errorf("catalogactor: sync badger: %w", m.err))
 		}
@@ -285,7 +312,20 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.maybeSync(ctx)
 	case *actor.Stopping:
 		a.shutdown(ctx)
+	case *raftactor.SendSnapshot:
+		a.sendSnapshot(ctx, m)
+	case snapshotSendDone:
+		a.snapshotSent(ctx, m)
+	case *messages.SnapshotChunk:
+		a.snapshotChunk(ctx, m)
+	case chunkWritten:
+		a.chunkWritten(ctx, m)
+	case swapWake:
+		// A wake-up: its content was taken from swapResult above.
 	case *actor.Stopped:
+		if a.cfg.DB == nil {
+			return
+		}
 		if err := a.cfg.DB.Close(); err != nil {
 			a.log.Error("close badger", zap.Error(err))
 		}
@@ -301,33 +341,9 @@ func (a *Actor) start(ctx actor.Context) {
 	a.synced = c.applied
 	a.lastGC = time.Now()
 	a.activeReads = map[uint64]int{}
-	a.jobs = make(chan readJob, a.cfg.MaxQueuedReads)
-	a.applyJobs = make(chan applyJob, 1)
-	a.applyDone = make(chan applyResult, 1)
 	a.stop = make(chan struct{})
 	root, self := ctx.ActorSystem().Root, ctx.Self()
-	jobs, done, c := a.applyJobs, a.applyDone, a.c
-	a.wg.Add(1)
-	go func() { // the applier: the only goroutine that writes Badger
-		defer a.wg.Done()
-		for j := range jobs {
-			done <- c.run(j) // never blocks: one job in flight
-			root.Send(self, applied{})
-		}
-	}()
-	for range a.cfg.Readers {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			for j := range a.jobs {
-				res := j.run(a.cfg.DB, j.ts)
-				if j.replyTo != nil {
-					root.Send(j.replyTo, res)
-				}
-				root.Send(self, readDone{j.ts})
-			}
-		}()
-	}
+	a.startWorkers(ctx, a.cfg.DB, c)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -348,20 +364,70 @@ func (a *Actor) start(ctx actor.Context) {
 	a.log.Info("catalog started", zap.Uint64("applied", c.applied), zap.Uint64("compacted", c.compacted))
 }
 
+// startWorkers starts the applier and the readers on db and c: at start, and after a snapshot
+// replaced the catalog.
+func (a *Actor) startWorkers(ctx actor.Context, db *badger.DB, c *catalog) {
+	a.jobs = make(chan readJob, a.cfg.MaxQueuedReads)
+	a.applyJobs = make(chan applyJob, 1)
+	a.applyDone = make(chan applyResult, 1)
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	jobs, done, reads := a.applyJobs, a.applyDone, a.jobs
+	a.workers.Add(1)
+	go func() { // the applier: the only goroutine that writes Badger
+		defer a.workers.Done()
+		for j := range jobs {
+			done <- c.run(j) // never blocks: one job in flight
+			root.Send(self, applied{})
+		}
+	}()
+	for range a.cfg.Readers {
+		a.workers.Add(1)
+		go func() {
+			defer a.workers.Done()
+			for j := range reads {
+				res := j.run(db, j.ts)
+				if j.replyTo != nil {
+					root.Send(j.replyTo, res)
+				}
+				root.Send(self, readDone{j.ts})
+			}
+		}()
+	}
+}
+
+// stopWorkers closes the applier's and the readers' queues; they end once idle (a.workers).
+func (a *Actor) stopWorkers() {
+	close(a.jobs)
+	close(a.applyJobs)
+}
+
 func (a *Actor) shutdown(ctx actor.Context) {
 	if a.stop == nil { // failed in start
 		return
 	}
 	close(a.stop)
-	close(a.jobs)
-	close(a.applyJobs)
+	if a.swap == nil || !a.swap.started {
+		a.stopWorkers() // a swap under way stopped them already
+	}
 	a.closing = true
+	a.stopInstall()
 	for _, w := range a.waiting {
 		reply(ctx, w.job.replyTo, w.fail(&messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
 			Message: "the node is shutting down: retry on another node"}))
 	}
 	a.waiting = nil
 	a.wg.Wait()
+	a.workers.Wait()
+	if a.swapResult != nil {
+		select {
+		case r := <-a.swapResult:
+			a.takeSwapResult(r) // Stopped closes the database it opened
+		default:
+		}
+	}
+	if a.cfg.DB == nil {
+		return // a swap failed: no database is open
+	}
 	// The batch the applier was on is applied: answer its callers. The batches queued behind it
 	// are committed but not applied here; they will be after a restart.
 	for len(a.applyDone) > 0 {
@@ -385,7 +451,7 @@ func (a *Actor) shutdown(ctx actor.Context) {
 // startApply hands the queued batches to the applier as one job, with the compaction that the
 // applied index will allow once they are applied.
 func (a *Actor) startApply() {
-	if a.applying || a.closing || len(a.queue) == 0 || a.applyJobs == nil {
+	if a.applying || a.closing || a.swap != nil || len(a.queue) == 0 || a.applyJobs == nil {
 		return
 	}
 	j := applyJob{}
@@ -443,10 +509,11 @@ func (a *Actor) finishApply(ctx actor.Context, r applyResult) {
 	}
 	a.maybeSync(ctx)
 	a.startApply()
+	a.maybeSwap(ctx)
 }
 
 func (a *Actor) maybeSync(ctx actor.Context) {
-	if a.syncing || a.closing || a.applied == a.synced || (a.applied-a.synced < a.cfg.SyncEvery && a.unsynced < syncBytes) {
+	if a.syncing || a.closing || a.swap != nil || a.applied == a.synced || (a.applied-a.synced < a.cfg.SyncEvery && a.unsynced < syncBytes) {
 		return
 	}
 	a.syncing, a.unsynced = true, 0
@@ -463,7 +530,7 @@ func (a *Actor) maybeSync(ctx actor.Context) {
 // never reclaimed however often they are overwritten. It runs on a goroutine of its own: one
 // rewrite reads and writes up to one value-log file.
 func (a *Actor) maybeGC(ctx actor.Context) {
-	if a.gcRunning || a.closing || time.Since(a.lastGC) < a.cfg.GCInterval || a.cfg.DB.Opts().InMemory {
+	if a.gcRunning || a.closing || a.swap != nil || time.Since(a.lastGC) < a.cfg.GCInterval || a.cfg.DB.Opts().InMemory {
 		return
 	}
 	a.gcRunning = true
@@ -483,6 +550,8 @@ func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) 
 		return // nobody to answer
 	}
 	switch {
+	case a.swap != nil:
+		ctx.Respond(fail(installingStatus))
 	case rv != 0 && rv < a.compacted:
 		ctx.Respond(fail(&messages.Status{Reason: messages.StatusReason_GONE, ResourceVersion: a.compacted,
 			Message: fmt.Sprintf("resourceVersion %d is older than the compacted revision %d: read the latest state (no resourceVersion) and go on from there", rv, a.compacted)}))
@@ -508,6 +577,10 @@ func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) 
 
 // history serves a watcher's catch-up: the changes after m.From, read at the applied index.
 func (a *Actor) history(ctx actor.Context, m *History) {
+	if a.swap != nil {
+		ctx.Respond(&HistoryResult{Err: installingStatus.Err()})
+		return
+	}
 	if m.From < a.compacted {
 		ctx.Respond(&HistoryResult{Err: &messages.Error{Reason: messages.StatusReason_GONE, ResourceVersion: a.compacted,
 			Message: fmt.Sprintf("resourceVersion %d is older than the compacted revision %d: re-list, then watch from the list's resourceVersion", m.From, a.compacted)}})
@@ -526,6 +599,10 @@ func (a *Actor) history(ctx actor.Context, m *History) {
 }
 
 func (a *Actor) dispatch(ctx actor.Context, j readJob, fail func(*messages.Status) any) {
+	if a.swap != nil && a.swap.started {
+		reply(ctx, j.replyTo, fail(installingStatus)) // the readers are stopped
+		return
+	}
 	select {
 	case a.jobs <- j:
 		a.activeReads[j.ts]++

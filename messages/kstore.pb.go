@@ -1994,6 +1994,297 @@ func (x *WatchStreamAck) GetSeq() uint64 {
 	return 0
 }
 
+// SnapshotChunk is one piece of a catalog snapshot, from the leader's catalog to a follower's
+// ("kstore/catalog") whose Raft log is behind the leader's compacted log. Chunks travel one at
+// a time, each answered with a SnapshotAck before the next is sent, and are written into a
+// staging catalog; the last one carries the Raft snapshot message, which the follower's raft
+// steps once the staged catalog has replaced its own.
+type SnapshotChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// from is the sending member's node id.
+	From uint64 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	// index is the Raft index the catalog was read at: the snapshot's index.
+	Index uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// seq counts the chunks of one snapshot from 0.
+	Seq  uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Data []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Last bool   `protobuf:"varint,5,opt,name=last,proto3" json:"last,omitempty"`
+	// raft_message, on the last chunk, is the raftpb.Message (MsgSnap) to step after installing.
+	RaftMessage   []byte `protobuf:"bytes,6,opt,name=raft_message,json=raftMessage,proto3" json:"raft_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotChunk) Reset() {
+	*x = SnapshotChunk{}
+	mi := &file_messages_kstore_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChunk) ProtoMessage() {}
+
+func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
+func (*SnapshotChunk) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SnapshotChunk) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SnapshotChunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *SnapshotChunk) GetRaftMessage() []byte {
+	if x != nil {
+		return x.RaftMessage
+	}
+	return nil
+}
+
+// SnapshotAck answers a SnapshotChunk: written (no status), or refused (status: the snapshot is
+// abandoned; raft sends another later).
+type SnapshotAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Status        *Status                `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotAck) Reset() {
+	*x = SnapshotAck{}
+	mi := &file_messages_kstore_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotAck) ProtoMessage() {}
+
+func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
+func (*SnapshotAck) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SnapshotAck) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SnapshotAck) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *SnapshotAck) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// HashKVRequest asks a node for a digest of its catalog: every key, version and value that a
+// read at a revision in [from, revision] can see, as etcd's HashKV does for its keyspace. Two
+// members that applied the same log give the same hash. Receiver: the node actor "kstore".
+// Reply: HashKVResult. Failure reasons: Gone (from is compacted), Timeout (revision not
+// reached).
+type HashKVRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision, 0 for the node's applied index.
+	Revision uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// from, 0 for the node's compacted revision.
+	From          uint64 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HashKVRequest) Reset() {
+	*x = HashKVRequest{}
+	mi := &file_messages_kstore_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HashKVRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HashKVRequest) ProtoMessage() {}
+
+func (x *HashKVRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HashKVRequest.ProtoReflect.Descriptor instead.
+func (*HashKVRequest) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *HashKVRequest) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *HashKVRequest) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+type HashKVResult struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	NodeId   uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Revision uint64                 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	From     uint64                 `protobuf:"varint,3,opt,name=from,proto3" json:"from,omitempty"`
+	// hash is hex SHA-256.
+	Hash          string  `protobuf:"bytes,4,opt,name=hash,proto3" json:"hash,omitempty"`
+	Status        *Status `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HashKVResult) Reset() {
+	*x = HashKVResult{}
+	mi := &file_messages_kstore_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HashKVResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HashKVResult) ProtoMessage() {}
+
+func (x *HashKVResult) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HashKVResult.ProtoReflect.Descriptor instead.
+func (*HashKVResult) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *HashKVResult) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *HashKVResult) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *HashKVResult) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *HashKVResult) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *HashKVResult) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
 var File_messages_kstore_proto protoreflect.FileDescriptor
 
 const file_messages_kstore_proto_rawDesc = "" +
@@ -2120,7 +2411,27 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x06events\x18\x03 \x03(\rR\x06events\x12\x18\n" +
 	"\awatcher\x18\x04 \x01(\tR\awatcher\"\"\n" +
 	"\x0eWatchStreamAck\x12\x10\n" +
-	"\x03seq\x18\x01 \x01(\x04R\x03seq*s\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\"\x96\x01\n" +
+	"\rSnapshotChunk\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x12\n" +
+	"\x04last\x18\x05 \x01(\bR\x04last\x12!\n" +
+	"\fraft_message\x18\x06 \x01(\fR\vraftMessage\"`\n" +
+	"\vSnapshotAck\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12)\n" +
+	"\x06status\x18\x03 \x01(\v2\x11.kstore.v1.StatusR\x06status\"?\n" +
+	"\rHashKVRequest\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\"\x96\x01\n" +
+	"\fHashKVResult\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\x04R\x04from\x12\x12\n" +
+	"\x04hash\x18\x04 \x01(\tR\x04hash\x12)\n" +
+	"\x06status\x18\x05 \x01(\v2\x11.kstore.v1.StatusR\x06status*s\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOPERATOR\x10\x01\x12\x0e\n" +
@@ -2186,7 +2497,7 @@ func file_messages_kstore_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_kstore_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_messages_kstore_proto_goTypes = []any{
 	(Reason)(0),            // 0: kstore.v1.Reason
 	(CommandKind)(0),       // 1: kstore.v1.CommandKind
@@ -2215,6 +2526,10 @@ var file_messages_kstore_proto_goTypes = []any{
 	(*WatchStream)(nil),    // 24: kstore.v1.WatchStream
 	(*WatchDelivery)(nil),  // 25: kstore.v1.WatchDelivery
 	(*WatchStreamAck)(nil), // 26: kstore.v1.WatchStreamAck
+	(*SnapshotChunk)(nil),  // 27: kstore.v1.SnapshotChunk
+	(*SnapshotAck)(nil),    // 28: kstore.v1.SnapshotAck
+	(*HashKVRequest)(nil),  // 29: kstore.v1.HashKVRequest
+	(*HashKVResult)(nil),   // 30: kstore.v1.HashKVResult
 }
 var file_messages_kstore_proto_depIdxs = []int32{
 	5,  // 0: kstore.v1.Status.reason:type_name -> kstore.v1.StatusReason
@@ -2240,11 +2555,13 @@ var file_messages_kstore_proto_depIdxs = []int32{
 	22, // 20: kstore.v1.WatchEvents.events:type_name -> kstore.v1.WatchEvent
 	22, // 21: kstore.v1.WatchStream.events:type_name -> kstore.v1.WatchEvent
 	25, // 22: kstore.v1.WatchStream.deliveries:type_name -> kstore.v1.WatchDelivery
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	8,  // 23: kstore.v1.SnapshotAck.status:type_name -> kstore.v1.Status
+	8,  // 24: kstore.v1.HashKVResult.status:type_name -> kstore.v1.Status
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_messages_kstore_proto_init() }
@@ -2258,7 +2575,7 @@ func file_messages_kstore_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_kstore_proto_rawDesc), len(file_messages_kstore_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   20,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kstore/kstore/messages"
 )
@@ -127,10 +128,11 @@ type Actor struct {
 
 	proposals proposals
 	reads     readIndex
-	lead      uint64      // the leader last reported to the parent
-	pending   *raft.Ready // the Ready being persisted; none is taken until it is done
-	caughtUp  bool        // CaughtUp was sent
-	compactng bool        // a compaction of the durable log runs on the worker
+	lead      uint64          // the leader last reported to the parent
+	sending   map[uint64]bool // members a snapshot is being sent to
+	pending   *raft.Ready     // the Ready being persisted; none is taken until it is done
+	caughtUp  bool            // CaughtUp was sent
+	compactng bool            // a compaction of the durable log runs on the worker
 
 	// handed is the last committed index handed to the catalog, applied the last index the
 	// catalog says it applied. After a restart raft hands back every committed entry after the
@@ -236,6 +238,16 @@ func (a *Actor) Receive(ctx actor.Context) {
 			a.unappliedBytes -= a.unapplied[0].bytes
 			a.unapplied = a.unapplied[1:]
 		}
+	case *SnapshotSent:
+		delete(a.sending, m.To)
+		status := raft.SnapshotFinish
+		if m.Err != nil {
+			status = raft.SnapshotFailure
+			a.log.Warn("snapshot not installed", zap.Uint64("to", m.To), zap.Error(m.Err))
+		} else {
+			a.log.Info("snapshot installed", zap.Uint64("to", m.To))
+		}
+		a.n.rn.ReportSnapshot(m.To, status)
 	case *Durable:
 		a.durable = m.Index
 		a.maybeCompact()
@@ -313,6 +325,7 @@ func (a *Actor) start(ctx actor.Context) {
 	a.proposals = newProposals(a.cfg.MaxInflightProposals, a.cfg.ProposalTimeout, a.cfg.NodeID, uint64(time.Now().UnixNano()))
 	a.reads = newReadIndex(a.cfg.MaxReadBarriers, a.cfg.ReadTimeout, readRetryTicks*a.cfg.TickInterval)
 	a.pids = map[uint64]*actor.PID{}
+	a.sending = map[uint64]bool{}
 	for id, addr := range a.cfg.Members {
 		if id != a.cfg.NodeID {
 			a.pids[id] = actor.NewPID(addr, ctx.Self().GetId())
@@ -405,6 +418,13 @@ func (a *Actor) pump(ctx actor.Context) {
 	for a.pending == nil && a.backlog() < a.cfg.MaxApplyBacklog && a.unappliedBytes < maxApplyBacklogBytes && a.n.rn.HasReady() {
 		rd := a.n.ready()
 		a.proposals.place(rd.Entries)
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			// An installed snapshot: raft hands no entry up to its index, which the applier
+			// holds (it installed the data before raft stepped the message).
+			idx := rd.Snapshot.GetMetadata().GetIndex()
+			a.handed, a.applied = max(a.handed, idx), max(a.applied, idx)
+			a.log.Info("raft snapshot taken", zap.Uint64("index", idx))
+		}
 		if len(rd.ReadStates) > 0 {
 			a.reads.ready(ctx, rd.ReadStates, a.applied)
 		}
@@ -481,6 +501,10 @@ func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
 		panic(err)
 	}
 	for _, m := range msgs {
+		if m.GetType() == raftpb.MessageType_MsgSnap {
+			a.sendSnapshot(ctx, m)
+			continue
+		}
 		if pid, ok := a.pids[m.GetTo()]; ok {
 			ctx.Send(pid, m)
 		}
@@ -491,6 +515,32 @@ func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
 	}
 }
 
+// sendSnapshot hands a snapshot raft wants sent to the applier, which holds the data. Raft made
+// the message at its log's snapshot index; the applier's state is further on (it holds every
+// entry up to what it applied), so the message is moved to that index: the member that
+// installs it then has a Raft log and a catalog at the same index, and gets the entries after
+// it from this leader's log, which holds them.
+func (a *Actor) sendSnapshot(ctx actor.Context, m *raftpb.Message) {
+	to := m.GetTo()
+	addr, ok := a.cfg.Members[to]
+	if !ok || a.sending[to] {
+		return // raft asks again after ReportSnapshot, or once it hears from the member
+	}
+	index := max(a.applied, m.GetSnapshot().GetMetadata().GetIndex())
+	term, err := a.n.storage.Term(index)
+	if err != nil {
+		a.log.Warn("no snapshot to send", zap.Uint64("to", to), zap.Uint64("index", index), zap.Error(err))
+		a.n.rn.ReportSnapshot(to, raft.SnapshotFailure)
+		return
+	}
+	m = proto.CloneOf(m)
+	m.Snapshot = &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(index), Term: proto.Uint64(term),
+		ConfState: proto.CloneOf(a.n.confAt(index))}}
+	a.sending[to] = true
+	a.log.Info("sending a snapshot", zap.Uint64("to", to), zap.Uint64("index", index), zap.Uint64("term", term))
+	ctx.Request(a.cfg.Applier, &SendSnapshot{To: to, Address: addr, Message: m})
+}
+
 // maybeCompact drops from the Raft log what the catalog holds on disk: once CompactAfter
 // durable entries, or compactBytes of entries, are in the log after its snapshot. It keeps the
 // last KeepEntries durable entries for followers that lag a little, but no more than keepBytes
@@ -498,15 +548,22 @@ func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
 // gigabytes.
 func (a *Actor) maybeCompact() {
 	snap := a.n.snapshot.GetIndex()
-	if a.compactng || a.durable <= snap || a.pending != nil && !raft.IsEmptySnap(a.pending.Snapshot) {
+	// The applier may hold more than the log: a snapshot it installed, before raft steps the
+	// snapshot message that moves the log there. Only what the log holds can be compacted.
+	last, err := a.n.storage.LastIndex()
+	if err != nil {
+		panic(fmt.Errorf("raftactor: compact raft log: %w", err))
+	}
+	durable := min(a.durable, last)
+	if a.compactng || durable <= snap || a.pending != nil && !raft.IsEmptySnap(a.pending.Snapshot) {
 		// A snapshot being installed moves the log's start itself; a compaction computed from
 		// the old start and written after it would move the durable log's start backwards.
 		return
 	}
-	if a.durable < snap+a.cfg.CompactAfter && a.n.logBytes < compactBytes {
+	if durable < snap+a.cfg.CompactAfter && a.n.logBytes < compactBytes {
 		return
 	}
-	to, err := a.n.compactPoint(a.durable, a.cfg.KeepEntries, keepBytes)
+	to, err := a.n.compactPoint(durable, a.cfg.KeepEntries, keepBytes)
 	if err != nil {
 		panic(fmt.Errorf("raftactor: compact raft log: %w", err))
 	}

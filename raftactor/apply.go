@@ -36,3 +36,19 @@ type Leader struct {
 	ID, Term uint64
 	Self     bool
 }
+
+// SendSnapshot asks the applier to send a member that needs one a snapshot: its state at
+// Message's snapshot index, in chunks to the applier at Address, and then Message itself (a
+// MsgSnap, with no data: the applier's chunks are the data) for that member's raft to step.
+// Sender: the raft actor, when raft wants to send a snapshot. The applier answers SnapshotSent.
+type SendSnapshot struct {
+	To      uint64
+	Address string
+	Message *raftpb.Message
+}
+
+// SnapshotSent reports how a SendSnapshot ended: Err nil once the member installed it.
+type SnapshotSent struct {
+	To  uint64
+	Err error
+}

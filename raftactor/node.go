@@ -313,6 +313,17 @@ func (n *node) compactPoint(durable, keepEntries, keepBytes uint64) (uint64, err
 	return to, nil
 }
 
+// confAt is the configuration in effect at index, which must not be below the log's snapshot.
+func (n *node) confAt(index uint64) *raftpb.ConfState {
+	cs := n.confs[0].state
+	for _, c := range n.confs {
+		if c.index <= index {
+			cs = c.state
+		}
+	}
+	return cs
+}
+
 // compactTo drops the in-memory log up to index and returns the snapshot record that says so,
 // for the durable log. The catalog must hold every entry up to index on disk.
 func (n *node) compactTo(index uint64) (*raftpb.SnapshotMetadata, error) {

@@ -95,6 +95,10 @@ type (
 	joined struct{ push }
 	// tooFar answers join when the ring no longer holds every change after from.
 	tooFar struct{}
+	// rewind tells a live watcher that the catalog was replaced by a snapshot: the changes up to
+	// the new applied index never came through the ring, so it reads them from the catalog's
+	// history, from where it is, and joins again.
+	rewind struct{}
 	// leave takes a watcher off the live set.
 	leave struct{}
 	// bookmark tells a live watcher that asked for bookmarks the current revision.
@@ -203,6 +207,17 @@ func (h *Hub) Receive(ctx actor.Context) {
 }
 
 func (h *Hub) changes(ctx actor.Context, m *catalogactor.Changes) {
+	if m.Reset {
+		clear(h.ring)
+		h.ring, h.head, h.ringBytes, h.pending = h.ring[:0], 0, 0, nil
+		h.known, h.floor, h.upTo, h.pushed = true, m.Applied, m.Applied, m.Applied
+		for id, w := range h.live {
+			ctx.Send(w, rewind{})
+			delete(h.live, id)
+			delete(h.bookmarked, id)
+		}
+		return
+	}
 	if !h.known {
 		// The catalog's first word: nothing before its applied index is in the ring.
 		h.known, h.floor = true, m.Applied

@@ -113,6 +113,10 @@ func (w *watcher) Receive(ctx actor.Context) {
 	case tooFar:
 		w.waiting = false
 		w.phase = history
+	case rewind:
+		if w.phase == live {
+			w.phase = history
+		}
 	case *catalogactor.HistoryResult:
 		w.waiting = false
 		if m.Err != nil {

@@ -94,6 +94,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newListCmd(g),
 		newStatusCmd(g),
 		newMemberCmd(g),
+		newHashKVCmd(g),
 		newDoCmd(g),
 		newWatchCmd(g),
 	)
