@@ -84,12 +84,18 @@ const (
 	defaultMaxReadBarriers = 4096
 	// readRetryTicks: a ReadIndex request not answered within this many ticks (two heartbeat
 	// rounds at the defaults) was probably dropped by raft and is sent again.
-	readRetryTicks           = 3
-	defaultMaxApplyBacklog   = 16384
-	defaultCompactAfter      = 20000
-	defaultKeepEntries       = 5000 // as etcd's snapshot catch-up entries
-	maxSizePerMsg            = 1 << 20
-	maxCommittedSizePerReady = 8 << 20
+	readRetryTicks         = 3
+	defaultMaxApplyBacklog = 16384
+	// DefaultSnapshotCount is etcd's --snapshot-count: the log holds at most about twice this
+	// many entries after its snapshot (compaction waits for the catalog's sync, every 10,000
+	// entries), which bounds the memory the in-memory log takes and the entries a restart
+	// hands the catalog again.
+	DefaultSnapshotCount = 10000
+	// DefaultSnapshotCatchupEntries is etcd's --snapshot-catchup-entries: a member down for a
+	// few seconds at full speed catches up from the log, not by a snapshot.
+	DefaultSnapshotCatchupEntries = 5000
+	maxSizePerMsg                 = 1 << 20
+	maxCommittedSizePerReady      = 8 << 20
 	// maxApplyBacklogBytes bounds the committed entries handed to the catalog and not applied:
 	// eight Readys' worth.
 	maxApplyBacklogBytes = 8 * maxCommittedSizePerReady
@@ -113,8 +119,8 @@ func (c *Config) withDefaults() {
 	c.MaxReadBarriers = cmp.Or(c.MaxReadBarriers, defaultMaxReadBarriers)
 	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
 	c.MaxApplyBacklog = cmp.Or(c.MaxApplyBacklog, defaultMaxApplyBacklog)
-	c.CompactAfter = cmp.Or(c.CompactAfter, defaultCompactAfter)
-	c.KeepEntries = cmp.Or(c.KeepEntries, defaultKeepEntries)
+	c.CompactAfter = cmp.Or(c.CompactAfter, DefaultSnapshotCount)
+	c.KeepEntries = cmp.Or(c.KeepEntries, DefaultSnapshotCatchupEntries)
 }
 
 // Actor drives one Raft node. It owns the RawNode, the in-memory log and, through a worker

@@ -233,6 +233,7 @@ func TestClusterReplicates(t *testing.T) {
 		t.Errorf("status shows role %q and members %+v, want a role and 3 members", st.Role, st.Members)
 	}
 	c.checkSameHistory([]int{0, 1, 2}, writes[len(writes)-1].rv)
+	c.checkSameCatalogs([]int{0, 1, 2}, writes[len(writes)-1].rv)
 }
 
 // TestClusterLeaderKilled: SIGKILL of the leader under a writer that uses every member's
@@ -321,6 +322,7 @@ func TestClusterLeaderKilled(t *testing.T) {
 		newest = max(newest, w.rv)
 	}
 	c.checkSameHistory([]int{0, 1, 2}, newest)
+	c.checkSameCatalogs([]int{0, 1, 2}, newest)
 }
 
 // TestClusterAllKilled: SIGKILL of every member at once right after a burst of acknowledged
@@ -354,6 +356,7 @@ func TestClusterAllKilled(t *testing.T) {
 		c.checkAcked(i, writes)
 	}
 	c.checkSameHistory([]int{0, 1, 2}, writes[len(writes)-1].rv)
+	c.checkSameCatalogs([]int{0, 1, 2}, writes[len(writes)-1].rv)
 }
 
 // TestClusterQuorumLost: with two of three members down, linearizable reads and writes on the
@@ -447,4 +450,70 @@ func TestClusterWatchResumes(t *testing.T) {
 		t.Fatalf("an extra event after the resume: %+v", l)
 	case <-time.After(300 * time.Millisecond): // a duplicate would come with the resume
 	}
+}
+
+// hashKV is what kstore hashkv prints.
+type hashKV struct {
+	NodeID   uint64 `json:"node_id"`
+	Revision uint64 `json:"revision"`
+	From     uint64 `json:"from"`
+	Hash     string `json:"hash"`
+}
+
+// checkSameCatalogs compares the members' catalogs at revision rv: a digest of every key,
+// value and version a read from the largest compacted revision among them up to rv can see.
+func (c *testCluster) checkSameCatalogs(live []int, rv uint64) {
+	c.t.Helper()
+	var from uint64
+	for _, i := range live {
+		c.waitApplied(i, rv)
+		var h hashKV
+		if err := strictUnmarshal(c.cli(i).ok("", "hashkv", "--revision", fmt.Sprint(rv)), &h); err != nil {
+			c.t.Fatal(err)
+		}
+		from = max(from, h.From)
+	}
+	hashes := map[string][]int{}
+	for _, i := range live {
+		var h hashKV
+		if err := strictUnmarshal(c.cli(i).ok("", "hashkv", "--revision", fmt.Sprint(rv), "--from", fmt.Sprint(from)), &h); err != nil {
+			c.t.Fatal(err)
+		}
+		hashes[h.Hash] = append(hashes[h.Hash], i+1)
+	}
+	if len(hashes) != 1 {
+		c.t.Errorf("the members' catalogs differ at revision %d (from %d): %v", rv, from, hashes)
+	}
+}
+
+// TestClusterFollowerInstallsSnapshot: a follower down while the log moves well past the
+// leader's compaction point gets, on restart, a snapshot of the leader's catalog; its catalog is
+// then identical to the leader's, it goes on applying the log, and it restarts from there.
+func TestClusterFollowerInstallsSnapshot(t *testing.T) {
+	c := startCluster(t, 3, "--snapshot-count", "200", "--snapshot-catchup-entries", "50", "--catalog-sync-every", "100",
+		"--log-level", "info")
+	leader := c.waitLeader(nil)
+	follower := (leader + 1) % 3
+	c.kill(follower)
+	var lines strings.Builder
+	for n := range 1000 {
+		name := fmt.Sprintf("s%03d", n%300) // overwrites: history the snapshot must carry
+		fmt.Fprintln(&lines, putCommand("ha", name, pod("ha", name, fmt.Sprintf("nginx:%d", n), nil)))
+	}
+	rs := results(t, c.cli(leader).ok(lines.String(), "do", "-f", "-"))
+	rv := rs[len(rs)-1].ResourceVersion
+	c.start(follower)
+	c.checkSameCatalogs([]int{0, 1, 2}, rv)
+	if !strings.Contains(c.servers[follower].log.String(), "snapshot installed") {
+		t.Fatalf("member %d caught up without installing a snapshot; its log:\n%s", follower+1, c.servers[follower].log)
+	}
+	// It applies the log from there, and restarts from the installed catalog.
+	tail := strings.Join(strings.SplitAfter(lines.String(), "\n")[:100], "")
+	more := results(t, c.cli(follower).ok(tail, "do", "-f", "-"))
+	rv = more[len(more)-1].ResourceVersion
+	c.checkSameCatalogs([]int{0, 1, 2}, rv)
+	c.kill(follower)
+	c.start(follower)
+	c.checkSameCatalogs([]int{0, 1, 2}, rv)
+	c.checkSameHistory([]int{0, 1, 2}, rv)
 }

@@ -91,8 +91,8 @@ func TestPowerLoss(t *testing.T) {
 	dataDir := filepath.Join(disk, "data")
 	tuning := []string{
 		"--catalog-sync-every", "8",
-		"--raft-compact-after", "200",
-		"--raft-keep-entries", "20",
+		"--snapshot-count", "200",
+		"--snapshot-catchup-entries", "20",
 		"--badger-memtable-size", strconv.Itoa(powerlossMemTable),
 	}
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kstore/kstore/actors"
 	"github.com/kstore/kstore/catalogactor"
+	"github.com/kstore/kstore/raftactor"
 )
 
 type serveOptions struct {
@@ -24,13 +25,15 @@ type serveOptions struct {
 	initialCluster   string
 	historyRevisions uint64
 	diskReserve      int64
+	// --snapshot-count and --snapshot-catchup-entries.
+	compactAfter, keepEntries uint64
 
 	// Tuning for tests that need a long history or many memtable flushes in a short run;
 	// hidden from --help (zero: the defaults).
-	syncEvery, compactAfter, keepEntries uint64
-	maxInflight                          int
-	memTableSize                         int64
-	pprofListen                          string
+	syncEvery    uint64
+	maxInflight  int
+	memTableSize int64
+	pprofListen  string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -78,12 +81,14 @@ kill the process at every start until space is freed.`,
 	f.Int64Var(&o.diskReserve, "disk-reserve-bytes", actors.DefaultDiskReserve,
 		"free space the data dir's disk must keep: below it writes are refused (Unavailable) and the node does not start; 0 turns the reserve off")
 	f.Uint64Var(&o.syncEvery, "catalog-sync-every", 0, "entries applied between two syncs of the catalog (tests)")
-	f.Uint64Var(&o.compactAfter, "raft-compact-after", 0, "synced entries in the Raft log before it is compacted (tests)")
-	f.Uint64Var(&o.keepEntries, "raft-keep-entries", 0, "entries a compaction keeps in the Raft log (tests)")
+	f.Uint64Var(&o.compactAfter, "snapshot-count", raftactor.DefaultSnapshotCount,
+		"entries the catalog holds on disk before the Raft log is compacted behind them (the catalog is the Raft snapshot a lagging member is sent)")
+	f.Uint64Var(&o.keepEntries, "snapshot-catchup-entries", raftactor.DefaultSnapshotCatchupEntries,
+		"entries a compaction keeps in the Raft log, for members a little behind: they catch up from the log instead of a snapshot")
 	f.IntVar(&o.maxInflight, "max-inflight-proposals", 0, "writes waiting to commit before more are refused (tests)")
 	f.Int64Var(&o.memTableSize, "badger-memtable-size", 0, "size of the catalog's memtables in bytes (tests)")
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "host:port to serve Go's /debug/pprof on (diagnosis)")
-	for _, name := range []string{"catalog-sync-every", "raft-compact-after", "raft-keep-entries", "max-inflight-proposals", "badger-memtable-size", "pprof-listen"} {
+	for _, name := range []string{"catalog-sync-every", "max-inflight-proposals", "badger-memtable-size", "pprof-listen"} {
 		_ = f.MarkHidden(name)
 	}
 	return cmd
@@ -96,6 +101,9 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 	initial, err := parseInitialCluster(o.initialCluster)
 	if err != nil {
 		return err
+	}
+	if o.keepEntries >= o.compactAfter {
+		return invalid("--snapshot-catchup-entries (%d) must be below --snapshot-count (%d): a compaction keeps that many of the entries it compacts", o.keepEntries, o.compactAfter)
 	}
 	if o.historyRevisions == 0 {
 		return invalid("--history-revisions must be at least 1")
