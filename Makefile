@@ -5,13 +5,41 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 PROTOC_GEN_GO_VERSION := v1.36.12
 STATICCHECK_VERSION   := v0.8.2
 
-.PHONY: build run test test-short proto proto-check lint bench bench-disk clean
+.PHONY: build run cluster cluster-stop test test-short proto proto-check lint bench bench-disk clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kstore
 
 run: build
 	./$(BIN) serve
+
+# A local three-node cluster: node N keeps its data in ./kstore-data-N and listens on
+# 127.0.0.1:745N; its log is kstore-data-N/serve.log. `make cluster-stop` stops it.
+CLUSTER_MEMBERS := 1=127.0.0.1:7451,2=127.0.0.1:7452,3=127.0.0.1:7453
+cluster: build
+	@for i in 1 2 3; do \
+		if [ -f kstore-data-$$i/serve.pid ] && kill -0 $$(cat kstore-data-$$i/serve.pid) 2>/dev/null; then \
+			echo "node $$i runs already (pid $$(cat kstore-data-$$i/serve.pid))"; continue; fi; \
+		mkdir -p kstore-data-$$i; \
+		nohup ./$(BIN) serve --node-id $$i --listen 127.0.0.1:745$$i --initial-cluster $(CLUSTER_MEMBERS) \
+			--data-dir kstore-data-$$i > kstore-data-$$i/serve.log 2>&1 < /dev/null & echo $$! > kstore-data-$$i/serve.pid; \
+	done; \
+	for i in 1 2 3; do \
+		for t in $$(seq 100); do grep -q ' serving on ' kstore-data-$$i/serve.log && break; \
+			kill -0 $$(cat kstore-data-$$i/serve.pid) 2>/dev/null || { cat kstore-data-$$i/serve.log; exit 1; }; sleep 0.1; done; \
+	done
+	@for t in $$(seq 100); do ./$(BIN) member list --endpoints 127.0.0.1:7451 --timeout 1s 2>/dev/null | grep -q '"leader":true' && break; sleep 0.1; done
+	@./$(BIN) member list --endpoints 127.0.0.1:7451,127.0.0.1:7452,127.0.0.1:7453
+	@echo 'export KSTORE_ENDPOINTS=127.0.0.1:7451,127.0.0.1:7452,127.0.0.1:7453'
+
+cluster-stop:
+	@for i in 1 2 3; do \
+		f=kstore-data-$$i/serve.pid; [ -f $$f ] || continue; p=$$(cat $$f); \
+		if kill $$p 2>/dev/null; then \
+			for t in $$(seq 100); do kill -0 $$p 2>/dev/null || break; sleep 0.1; done; \
+			echo "node $$i stopped"; fi; \
+		rm -f $$f; \
+	done
 
 # The whole suite under the race detector, plus the check that generated code is current, plus
 # what cannot run under it: the watch isolation comparison, which measures timing, and the guard
