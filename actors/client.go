@@ -150,6 +150,9 @@ func call[T interface {
 		deadline = d
 	}
 	_, write := msg.(*messages.Command)
+	if _, change := msg.(*messages.MemberRequest); change {
+		write = true // not sent again after a timeout: its outcome is unknown
+	}
 	n := len(c.endpoints)
 	slice := max(time.Until(deadline)/time.Duration(n), minAttemptTimeout)
 	first := int(c.current.Load()) % n
@@ -297,6 +300,12 @@ func (c *Client) List(ctx context.Context, req *messages.ListRequest) (*messages
 // HashKV asks the current endpoint for a digest of its catalog (see messages.HashKVRequest).
 func (c *Client) HashKV(ctx context.Context, req *messages.HashKVRequest) (*messages.HashKVResult, error) {
 	return call[*messages.HashKVResult](ctx, c, req)
+}
+
+// ChangeMembers changes the cluster's membership (see messages.MemberRequest). A change that
+// timed out has an unknown outcome: list the members to find out.
+func (c *Client) ChangeMembers(ctx context.Context, req *messages.MemberRequest) (*messages.MemberResult, error) {
+	return call[*messages.MemberResult](ctx, c, req)
 }
 
 // Status asks the current endpoint how it is.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -35,6 +36,9 @@ type Config struct {
 	// included, with the address its node listens on. It is used when the data dir is new;
 	// empty makes a cluster of this node alone.
 	InitialCluster map[uint64]string
+	// Join, instead, names running members of a cluster this node joins: the cluster must list
+	// it already (kstore member add). Used when the data dir is new.
+	Join []string
 	// Name is the node actor's name; clients address it as (address, Name). Default "kstore".
 	Name   string
 	Logger *zap.Logger
@@ -157,12 +161,14 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	if err := checkStartSpace(cfg.DataDir, reserve); err != nil {
 		return nil, err
 	}
-	members, err := initialMembers(cfg, system.Address())
+	ms, members, err := loadMembership(system, cfg)
 	if err != nil {
 		return nil, err
 	}
-	rcfg.Members = members
-	rlog, err := raftactor.OpenLog(filepath.Join(cfg.DataDir, "raft"), slices.Sorted(maps.Keys(members)), log)
+	rcfg.Members, rcfg.ClusterID = members, ms.self.ClusterID
+	// A new data dir of a new cluster's member starts its log with the initial configuration;
+	// one that joins a running cluster starts it empty, and gets it from the leader.
+	rlog, err := raftactor.OpenLog(filepath.Join(cfg.DataDir, "raft"), slices.Sorted(maps.Keys(ms.self.InitialCluster)), log)
 	if err != nil {
 		return nil, fmt.Errorf("kstore: open raft log in %s: %w", cfg.DataDir, err)
 	}
@@ -187,7 +193,8 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 		return &nodeActor{
 			id:      cfg.NodeID,
 			name:    cfg.Name,
-			members: members,
+			members: maps.Clone(members),
+			ms:      ms,
 			log:     log,
 			fail:    fail,
 			disk:    &diskSpace{dir: cfg.DataDir, reserve: reserve},
@@ -276,6 +283,92 @@ func waitReady(root *actor.RootContext, pid *actor.PID) error {
 func waitStarted(root *actor.RootContext, pid *actor.PID) error {
 	_, err := root.RequestFuture(pid, servingQuery{}, startTimeout).Result()
 	return err
+}
+
+// loadMembership reads or makes the data dir's identity and what it knows of its peers, and
+// returns the members' addresses. A new data dir that joins asks the running members in
+// cfg.Join for the membership, which must list this node already.
+func loadMembership(system *actor.ActorSystem, cfg Config) (*membership, map[uint64]string, error) {
+	addr := system.Address()
+	initial, err := initialMembers(cfg, addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	cluster := clusterID(initial)
+	_, statErr := os.Stat(filepath.Join(cfg.DataDir, memberFile))
+	isNew := errors.Is(statErr, fs.ErrNotExist)
+	var joined map[uint64]string
+	if len(cfg.Join) > 0 {
+		if len(cfg.InitialCluster) > 0 {
+			return nil, nil, errors.New("kstore: give --initial-cluster (a new cluster) or --join (a running one), not both")
+		}
+		if isNew {
+			if joined, cluster, err = askMembership(system.Root, cfg, addr); err != nil {
+				return nil, nil, err
+			}
+			initial = nil // the log starts empty: the leader sends the configuration
+		}
+	}
+	id, _, err := loadIdentity(cfg.DataDir, cfg.NodeID, cfg.InitialCluster, initial, cluster)
+	if err != nil {
+		return nil, nil, err
+	}
+	book, err := loadPeers(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	ms := &membership{dir: cfg.DataDir, self: id, book: book, removed: map[uint64]bool{}, checked: map[uint64]bool{},
+		acked: map[uint64]bool{}, watched: map[uint64]string{}}
+	for _, r := range book.Removed {
+		ms.removed[r] = true
+	}
+	for pid, paddr := range id.InitialCluster {
+		if _, ok := ms.book.Peers[pid]; !ok && pid != cfg.NodeID && !ms.removed[pid] {
+			ms.book.Peers[pid] = peerRecord{Address: paddr}
+		}
+	}
+	for pid, paddr := range joined {
+		if pid != cfg.NodeID {
+			ms.book.Peers[pid] = peerRecord{Address: paddr}
+		}
+	}
+	if err := ms.save(); err != nil {
+		return nil, nil, err
+	}
+	return ms, ms.addresses(addr), nil
+}
+
+// askMembership asks the running members at cfg.Join for the cluster's members and id, and
+// checks that they list this node at addr.
+func askMembership(root *actor.RootContext, cfg Config, addr string) (map[uint64]string, string, error) {
+	var errs []error
+	for _, j := range cfg.Join {
+		res, err := root.RequestFuture(actor.NewPID(j, cfg.Name), &messages.StatusRequest{}, 5*time.Second).Result()
+		st, ok := res.(*messages.NodeStatus)
+		if err == nil && ok && st.GetStatus() != nil {
+			err = st.GetStatus().Err()
+		}
+		if err != nil || !ok || st.GetClusterId() == "" {
+			errs = append(errs, fmt.Errorf("%s: %v", j, cmp.Or(err, errors.New("no membership in its answer"))))
+			continue
+		}
+		members := map[uint64]string{}
+		var self *messages.Member
+		for _, m := range st.GetMembers() {
+			members[m.GetId()] = m.GetAddress()
+			if m.GetId() == cfg.NodeID {
+				self = m
+			}
+		}
+		switch {
+		case self == nil:
+			return nil, "", fmt.Errorf("kstore: the cluster at %s has no member %d: add it first, on a running member: kstore member add %d %s", j, cfg.NodeID, cfg.NodeID, addr)
+		case self.GetAddress() != addr:
+			return nil, "", fmt.Errorf("kstore: the cluster knows member %d at %s, but this node listens on %s: listen there, or remove the member and add it at this address", cfg.NodeID, self.GetAddress(), addr)
+		}
+		return members, st.GetClusterId(), nil
+	}
+	return nil, "", fmt.Errorf("kstore: no member at %v answered, so this node cannot join: check --join (the addresses of running members): %w", cfg.Join, errors.Join(errs...))
 }
 
 // initialMembers checks cfg.InitialCluster and returns the members the log is bootstrapped

@@ -54,6 +54,33 @@ type nodeActor struct {
 	// down are the peers whose node actor was reported terminated (the process died or the
 	// connection broke) since raft last named them leader.
 	down map[uint64]bool
+	// ms is what this node knows of the members and their identities (members.go).
+	ms        *membership
+	helloStop chan struct{}
+	helloDone chan struct{}
+}
+
+type helloTick struct{}
+
+// startHellos starts the goroutine that has this node say Hello every helloInterval; Stopping
+// stops it.
+func (a *nodeActor) startHellos(ctx actor.Context) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	a.helloStop, a.helloDone = stop, done
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(helloInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				root.Send(self, helloTick{})
+			}
+		}
+	}()
 }
 
 // peerOf reports which peer's node actor pid is.
@@ -106,6 +133,11 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		ctx.Respond(a.serving)
 	case *actor.Started:
 		a.disk.start(ctx.ActorSystem().Root, ctx.Self())
+		// Introduce this node to its peers before its raft speaks: they take its Raft messages
+		// only once they know who it is.
+		a.down = map[uint64]bool{}
+		a.sayHello(ctx)
+		a.startHellos(ctx)
 		// The watch hub first, the catalog hands it changes; the catalog before raft, which
 		// hands it committed entries from its first Ready on.
 		var err error
@@ -119,16 +151,29 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		if a.kids.raft, err = ctx.SpawnNamed(a.raft(a.kids.catalog), "raft"); err != nil {
 			panic(err)
 		}
-		a.down = map[uint64]bool{}
-		for id, addr := range a.members {
-			if id != a.id {
-				ctx.Watch(actor.NewPID(addr, a.name))
-			}
-		}
+		a.watchPeers(ctx)
 	case *messages.Command:
 		a.command(ctx, m, false)
 	case *messages.Forwarded:
+		if m.GetMember() != nil {
+			a.memberRequest(ctx, m.GetMember(), true)
+			return
+		}
 		a.command(ctx, m.GetCommand(), true)
+	case *messages.MemberRequest:
+		a.memberRequest(ctx, m, false)
+	case *messages.Hello:
+		a.hello(ctx, m)
+	case *messages.HelloAck:
+		a.helloAck(ctx, m)
+	case helloTick:
+		a.sayHello(ctx)
+	case *messages.MemberRefused:
+		if _, ok := a.peerOf(ctx.Sender()); ok {
+			a.fail(fmt.Errorf("kstore: node %d is refused by its peers: %s", a.id, m.GetStatus().GetMessage()))
+		}
+	case *raftactor.MembersChanged:
+		a.membersChanged(ctx, m)
 	case *messages.GetRequest:
 		if m.GetResourceVersion() != 0 || m.GetConsistency() == messages.Consistency_SERIALIZABLE {
 			ctx.Forward(a.kids.catalog)
@@ -177,6 +222,11 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.disk.update(m)
 	case *actor.Stopping:
 		a.disk.close()
+		if a.helloStop != nil {
+			close(a.helloStop)
+			<-a.helloDone
+			a.helloStop = nil
+		}
 		if !a.stopping {
 			a.stopping = true
 			a.fail(fmt.Errorf("kstore: the node actor %s was stopped from outside the node's own shutdown", ctx.Self().GetId()))
@@ -260,7 +310,8 @@ func (a *nodeActor) readIndexed(ctx actor.Context, m *raftactor.ReadIndexed) {
 // needsReply reports whether m is a request whose answer goes to its sender.
 func needsReply(m any) bool {
 	switch m.(type) {
-	case *messages.GetRequest, *messages.ListRequest, *messages.WatchRequest, *messages.StatusRequest, *messages.HashKVRequest:
+	case *messages.GetRequest, *messages.ListRequest, *messages.WatchRequest, *messages.StatusRequest, *messages.HashKVRequest,
+		*messages.MemberRequest:
 		return true
 	}
 	return false
@@ -276,7 +327,13 @@ func refuse(ctx actor.Context, status *messages.Status, withStatus bool) bool {
 	case *messages.Command:
 		ctx.Respond(&messages.CommandResult{RequestId: echoID(m), Status: status})
 	case *messages.Forwarded:
+		if m.GetMember() != nil {
+			ctx.Respond(&messages.MemberResult{Status: status})
+			break
+		}
 		ctx.Respond(&messages.CommandResult{RequestId: echoID(m.GetCommand()), Status: status})
+	case *messages.MemberRequest:
+		ctx.Respond(&messages.MemberResult{Status: status})
 	case *messages.GetRequest:
 		ctx.Respond(&messages.GetResult{Status: status})
 	case *messages.ListRequest:

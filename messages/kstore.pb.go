@@ -376,6 +376,59 @@ func (StatusReason) EnumDescriptor() ([]byte, []int) {
 	return file_messages_kstore_proto_rawDescGZIP(), []int{5}
 }
 
+// MemberOp is a membership change, one at a time, as etcd's member commands.
+type MemberOp int32
+
+const (
+	MemberOp_MEMBER_OP_UNSPECIFIED MemberOp = 0
+	MemberOp_MEMBER_ADD            MemberOp = 1 // add a learner: it replicates the log but does not vote
+	MemberOp_MEMBER_PROMOTE        MemberOp = 2 // make a learner that has caught up a voter
+	MemberOp_MEMBER_REMOVE         MemberOp = 3 // remove a member; it stops serving
+)
+
+// Enum value maps for MemberOp.
+var (
+	MemberOp_name = map[int32]string{
+		0: "MEMBER_OP_UNSPECIFIED",
+		1: "MEMBER_ADD",
+		2: "MEMBER_PROMOTE",
+		3: "MEMBER_REMOVE",
+	}
+	MemberOp_value = map[string]int32{
+		"MEMBER_OP_UNSPECIFIED": 0,
+		"MEMBER_ADD":            1,
+		"MEMBER_PROMOTE":        2,
+		"MEMBER_REMOVE":         3,
+	}
+)
+
+func (x MemberOp) Enum() *MemberOp {
+	p := new(MemberOp)
+	*p = x
+	return p
+}
+
+func (x MemberOp) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MemberOp) Descriptor() protoreflect.EnumDescriptor {
+	return file_messages_kstore_proto_enumTypes[6].Descriptor()
+}
+
+func (MemberOp) Type() protoreflect.EnumType {
+	return &file_messages_kstore_proto_enumTypes[6]
+}
+
+func (x MemberOp) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MemberOp.Descriptor instead.
+func (MemberOp) EnumDescriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{6}
+}
+
 // EventType is the kind of a watch event, spelled on the wire as the seed does: ADDED, MODIFIED,
 // DELETED, BOOKMARK, and ERROR for the last event of a watch the server ends.
 type EventType int32
@@ -420,11 +473,11 @@ func (x EventType) String() string {
 }
 
 func (EventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_messages_kstore_proto_enumTypes[6].Descriptor()
+	return file_messages_kstore_proto_enumTypes[7].Descriptor()
 }
 
 func (EventType) Type() protoreflect.EnumType {
-	return &file_messages_kstore_proto_enumTypes[6]
+	return &file_messages_kstore_proto_enumTypes[7]
 }
 
 func (x EventType) Number() protoreflect.EnumNumber {
@@ -433,7 +486,7 @@ func (x EventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventType.Descriptor instead.
 func (EventType) EnumDescriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{6}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{7}
 }
 
 // ResourceKey names one object: {group, version, kind, namespace, name}. The namespace is empty
@@ -1159,7 +1212,9 @@ type NodeStatus struct {
 	// role is this node's: "leader", "follower", "candidate" or "learner".
 	Role string `protobuf:"bytes,8,opt,name=role,proto3" json:"role,omitempty"`
 	// members are the cluster's members as this node knows them.
-	Members       []*Member `protobuf:"bytes,9,rep,name=members,proto3" json:"members,omitempty"`
+	Members []*Member `protobuf:"bytes,9,rep,name=members,proto3" json:"members,omitempty"`
+	// cluster_id is a digest of the initial cluster the node's data dir was made for.
+	ClusterId     string `protobuf:"bytes,10,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1257,6 +1312,13 @@ func (x *NodeStatus) GetMembers() []*Member {
 	return nil
 }
 
+func (x *NodeStatus) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
 // Member is one member of a cluster.
 type Member struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1338,7 +1400,9 @@ type Forwarded struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Command *Command               `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
 	// from is the forwarding member's id.
-	From          uint64 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	From uint64 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	// member, instead of command, is a membership change.
+	Member        *MemberRequest `protobuf:"bytes,3,opt,name=member,proto3" json:"member,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1385,6 +1449,364 @@ func (x *Forwarded) GetFrom() uint64 {
 		return x.From
 	}
 	return 0
+}
+
+func (x *Forwarded) GetMember() *MemberRequest {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+// MemberRequest changes the cluster's membership. Sender: any client (kstore member).
+// Receiver: the node actor "kstore"; a member that does not lead forwards it to the leader.
+// Reply: MemberResult, once the change is committed and applied on the leader. Failure
+// reasons: Invalid (no such member, bad address, removing the last voter), AlreadyExists,
+// NotFound, Conflict (another change is under way), Unavailable (a learner not caught up yet,
+// no leader), Timeout (outcome unknown).
+type MemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Op    MemberOp               `protobuf:"varint,1,opt,name=op,proto3,enum=kstore.v1.MemberOp" json:"op,omitempty"`
+	Id    uint64                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	// address is where the new member's node listens (MEMBER_ADD).
+	Address       string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberRequest) Reset() {
+	*x = MemberRequest{}
+	mi := &file_messages_kstore_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberRequest) ProtoMessage() {}
+
+func (x *MemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberRequest.ProtoReflect.Descriptor instead.
+func (*MemberRequest) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MemberRequest) GetOp() MemberOp {
+	if x != nil {
+		return x.Op
+	}
+	return MemberOp_MEMBER_OP_UNSPECIFIED
+}
+
+func (x *MemberRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MemberRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type MemberResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*Member              `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	Status        *Status                `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberResult) Reset() {
+	*x = MemberResult{}
+	mi := &file_messages_kstore_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberResult) ProtoMessage() {}
+
+func (x *MemberResult) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberResult.ProtoReflect.Descriptor instead.
+func (*MemberResult) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MemberResult) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *MemberResult) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// MemberContext is the context of a Raft configuration change entry: what every member needs
+// to know of the change beyond raft's ConfChange. It is in the Raft log.
+type MemberContext struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// address of the member added.
+	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// The proposal, as in a command entry: the proposer's node id, boot epoch and sequence.
+	Proposer      uint64 `protobuf:"varint,2,opt,name=proposer,proto3" json:"proposer,omitempty"`
+	Epoch         uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Seq           uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberContext) Reset() {
+	*x = MemberContext{}
+	mi := &file_messages_kstore_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberContext) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberContext) ProtoMessage() {}
+
+func (x *MemberContext) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberContext.ProtoReflect.Descriptor instead.
+func (*MemberContext) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MemberContext) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *MemberContext) GetProposer() uint64 {
+	if x != nil {
+		return x.Proposer
+	}
+	return 0
+}
+
+func (x *MemberContext) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *MemberContext) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// Hello introduces a member to a peer, at its start and every second after, before the peer
+// takes its Raft messages. Sender and receiver: members' node actors. The peer remembers the
+// data-dir identity of every member it has met; a member whose identity changed (its data dir
+// was wiped: it forgot its votes and its log) or from another cluster is refused with
+// MemberRefused, and its Raft messages are dropped.
+type Hello struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cluster_id is a digest of the initial cluster the member's data dir was made for.
+	ClusterId string `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	NodeId    uint64 `protobuf:"varint,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// identity is random, made with the member's data dir.
+	Identity      string `protobuf:"bytes,3,opt,name=identity,proto3" json:"identity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hello) Reset() {
+	*x = Hello{}
+	mi := &file_messages_kstore_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hello) ProtoMessage() {}
+
+func (x *Hello) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hello.ProtoReflect.Descriptor instead.
+func (*Hello) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Hello) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *Hello) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *Hello) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+// HelloAck answers a Hello its receiver accepted: the sender may take the receiver's Raft
+// messages once it has checked the receiver's own Hello too. A member that no peer accepts (its
+// data dir was wiped) thus never steps a message meant for the member it used to be.
+type HelloAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HelloAck) Reset() {
+	*x = HelloAck{}
+	mi := &file_messages_kstore_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HelloAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HelloAck) ProtoMessage() {}
+
+func (x *HelloAck) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HelloAck.ProtoReflect.Descriptor instead.
+func (*HelloAck) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HelloAck) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+// MemberRefused tells a member that its peers do not take it: its identity is not the one the
+// cluster knows, or it was removed. The member stops, with status's message.
+type MemberRefused struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        *Status                `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberRefused) Reset() {
+	*x = MemberRefused{}
+	mi := &file_messages_kstore_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberRefused) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberRefused) ProtoMessage() {}
+
+func (x *MemberRefused) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberRefused.ProtoReflect.Descriptor instead.
+func (*MemberRefused) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *MemberRefused) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
 }
 
 // WatchRequest opens a watch. Sender: the subscriber, an actor that receives the stream (a
@@ -1435,7 +1857,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_messages_kstore_proto_msgTypes[12]
+	mi := &file_messages_kstore_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1869,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[12]
+	mi := &file_messages_kstore_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1882,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{12}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchRequest) GetWatchId() string {
@@ -1574,7 +1996,7 @@ type WatchCredit struct {
 
 func (x *WatchCredit) Reset() {
 	*x = WatchCredit{}
-	mi := &file_messages_kstore_proto_msgTypes[13]
+	mi := &file_messages_kstore_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +2008,7 @@ func (x *WatchCredit) String() string {
 func (*WatchCredit) ProtoMessage() {}
 
 func (x *WatchCredit) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[13]
+	mi := &file_messages_kstore_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +2021,7 @@ func (x *WatchCredit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCredit.ProtoReflect.Descriptor instead.
 func (*WatchCredit) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{13}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchCredit) GetWatchId() string {
@@ -1626,7 +2048,7 @@ type WatchCancel struct {
 
 func (x *WatchCancel) Reset() {
 	*x = WatchCancel{}
-	mi := &file_messages_kstore_proto_msgTypes[14]
+	mi := &file_messages_kstore_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +2060,7 @@ func (x *WatchCancel) String() string {
 func (*WatchCancel) ProtoMessage() {}
 
 func (x *WatchCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[14]
+	mi := &file_messages_kstore_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +2073,7 @@ func (x *WatchCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCancel.ProtoReflect.Descriptor instead.
 func (*WatchCancel) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{14}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchCancel) GetWatchId() string {
@@ -1683,7 +2105,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_messages_kstore_proto_msgTypes[15]
+	mi := &file_messages_kstore_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +2117,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[15]
+	mi := &file_messages_kstore_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +2130,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{15}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchEvent) GetType() EventType {
@@ -1760,7 +2182,7 @@ type WatchEvents struct {
 
 func (x *WatchEvents) Reset() {
 	*x = WatchEvents{}
-	mi := &file_messages_kstore_proto_msgTypes[16]
+	mi := &file_messages_kstore_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1772,7 +2194,7 @@ func (x *WatchEvents) String() string {
 func (*WatchEvents) ProtoMessage() {}
 
 func (x *WatchEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[16]
+	mi := &file_messages_kstore_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1785,7 +2207,7 @@ func (x *WatchEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvents.ProtoReflect.Descriptor instead.
 func (*WatchEvents) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{16}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchEvents) GetWatchId() string {
@@ -1825,7 +2247,7 @@ type WatchStream struct {
 
 func (x *WatchStream) Reset() {
 	*x = WatchStream{}
-	mi := &file_messages_kstore_proto_msgTypes[17]
+	mi := &file_messages_kstore_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +2259,7 @@ func (x *WatchStream) String() string {
 func (*WatchStream) ProtoMessage() {}
 
 func (x *WatchStream) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[17]
+	mi := &file_messages_kstore_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +2272,7 @@ func (x *WatchStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStream.ProtoReflect.Descriptor instead.
 func (*WatchStream) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{17}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchStream) GetSeq() uint64 {
@@ -1891,7 +2313,7 @@ type WatchDelivery struct {
 
 func (x *WatchDelivery) Reset() {
 	*x = WatchDelivery{}
-	mi := &file_messages_kstore_proto_msgTypes[18]
+	mi := &file_messages_kstore_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1903,7 +2325,7 @@ func (x *WatchDelivery) String() string {
 func (*WatchDelivery) ProtoMessage() {}
 
 func (x *WatchDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[18]
+	mi := &file_messages_kstore_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1916,7 +2338,7 @@ func (x *WatchDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDelivery.ProtoReflect.Descriptor instead.
 func (*WatchDelivery) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{18}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchDelivery) GetWatchId() string {
@@ -1959,7 +2381,7 @@ type WatchStreamAck struct {
 
 func (x *WatchStreamAck) Reset() {
 	*x = WatchStreamAck{}
-	mi := &file_messages_kstore_proto_msgTypes[19]
+	mi := &file_messages_kstore_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2393,7 @@ func (x *WatchStreamAck) String() string {
 func (*WatchStreamAck) ProtoMessage() {}
 
 func (x *WatchStreamAck) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[19]
+	mi := &file_messages_kstore_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2406,7 @@ func (x *WatchStreamAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStreamAck.ProtoReflect.Descriptor instead.
 func (*WatchStreamAck) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{19}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchStreamAck) GetSeq() uint64 {
@@ -2017,7 +2439,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_messages_kstore_proto_msgTypes[20]
+	mi := &file_messages_kstore_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2451,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[20]
+	mi := &file_messages_kstore_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2464,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{20}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SnapshotChunk) GetFrom() uint64 {
@@ -2100,7 +2522,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_messages_kstore_proto_msgTypes[21]
+	mi := &file_messages_kstore_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2534,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[21]
+	mi := &file_messages_kstore_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2547,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{21}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SnapshotAck) GetIndex() uint64 {
@@ -2166,7 +2588,7 @@ type HashKVRequest struct {
 
 func (x *HashKVRequest) Reset() {
 	*x = HashKVRequest{}
-	mi := &file_messages_kstore_proto_msgTypes[22]
+	mi := &file_messages_kstore_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2600,7 @@ func (x *HashKVRequest) String() string {
 func (*HashKVRequest) ProtoMessage() {}
 
 func (x *HashKVRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[22]
+	mi := &file_messages_kstore_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2613,7 @@ func (x *HashKVRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashKVRequest.ProtoReflect.Descriptor instead.
 func (*HashKVRequest) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{22}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HashKVRequest) GetRevision() uint64 {
@@ -2222,7 +2644,7 @@ type HashKVResult struct {
 
 func (x *HashKVResult) Reset() {
 	*x = HashKVResult{}
-	mi := &file_messages_kstore_proto_msgTypes[23]
+	mi := &file_messages_kstore_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2656,7 @@ func (x *HashKVResult) String() string {
 func (*HashKVResult) ProtoMessage() {}
 
 func (x *HashKVResult) ProtoReflect() protoreflect.Message {
-	mi := &file_messages_kstore_proto_msgTypes[23]
+	mi := &file_messages_kstore_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2669,7 @@ func (x *HashKVResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashKVResult.ProtoReflect.Descriptor instead.
 func (*HashKVResult) Descriptor() ([]byte, []int) {
-	return file_messages_kstore_proto_rawDescGZIP(), []int{23}
+	return file_messages_kstore_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HashKVResult) GetNodeId() uint64 {
@@ -2347,7 +2769,7 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x05items\x18\x02 \x03(\fR\x05items\x12\x1a\n" +
 	"\bcontinue\x18\x03 \x01(\tR\bcontinue\x12)\n" +
 	"\x06status\x18\x04 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\x0f\n" +
-	"\rStatusRequest\"\x8d\x02\n" +
+	"\rStatusRequest\"\xac\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x16\n" +
@@ -2358,15 +2780,40 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\tcompacted\x18\x06 \x01(\x04R\tcompacted\x12)\n" +
 	"\x06status\x18\a \x01(\v2\x11.kstore.v1.StatusR\x06status\x12\x12\n" +
 	"\x04role\x18\b \x01(\tR\x04role\x12+\n" +
-	"\amembers\x18\t \x03(\v2\x11.kstore.v1.MemberR\amembers\"^\n" +
+	"\amembers\x18\t \x03(\v2\x11.kstore.v1.MemberR\amembers\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\n" +
+	" \x01(\tR\tclusterId\"^\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\bR\x06leader\"M\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\"\x7f\n" +
 	"\tForwarded\x12,\n" +
 	"\acommand\x18\x01 \x01(\v2\x12.kstore.v1.CommandR\acommand\x12\x12\n" +
-	"\x04from\x18\x02 \x01(\x04R\x04from\"\xec\x03\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\x120\n" +
+	"\x06member\x18\x03 \x01(\v2\x18.kstore.v1.MemberRequestR\x06member\"^\n" +
+	"\rMemberRequest\x12#\n" +
+	"\x02op\x18\x01 \x01(\x0e2\x13.kstore.v1.MemberOpR\x02op\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"f\n" +
+	"\fMemberResult\x12+\n" +
+	"\amembers\x18\x01 \x03(\v2\x11.kstore.v1.MemberR\amembers\x12)\n" +
+	"\x06status\x18\x02 \x01(\v2\x11.kstore.v1.StatusR\x06status\"m\n" +
+	"\rMemberContext\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1a\n" +
+	"\bproposer\x18\x02 \x01(\x04R\bproposer\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\"[\n" +
+	"\x05Hello\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\x12\x1a\n" +
+	"\bidentity\x18\x03 \x01(\tR\bidentity\"#\n" +
+	"\bHelloAck\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\":\n" +
+	"\rMemberRefused\x12)\n" +
+	"\x06status\x18\x01 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\xec\x03\n" +
 	"\fWatchRequest\x12\x19\n" +
 	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x18\n" +
@@ -2475,7 +2922,13 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\tTOO_LARGE\x10\x06\x12\x0f\n" +
 	"\vUNAVAILABLE\x10\a\x12\v\n" +
 	"\aTIMEOUT\x10\b\x12\f\n" +
-	"\bINTERNAL\x10\t*\x84\x01\n" +
+	"\bINTERNAL\x10\t*\\\n" +
+	"\bMemberOp\x12\x19\n" +
+	"\x15MEMBER_OP_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"MEMBER_ADD\x10\x01\x12\x12\n" +
+	"\x0eMEMBER_PROMOTE\x10\x02\x12\x11\n" +
+	"\rMEMBER_REMOVE\x10\x03*\x84\x01\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vEVENT_ADDED\x10\x01\x12\x12\n" +
@@ -2496,8 +2949,8 @@ func file_messages_kstore_proto_rawDescGZIP() []byte {
 	return file_messages_kstore_proto_rawDescData
 }
 
-var file_messages_kstore_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_messages_kstore_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_messages_kstore_proto_goTypes = []any{
 	(Reason)(0),            // 0: kstore.v1.Reason
 	(CommandKind)(0),       // 1: kstore.v1.CommandKind
@@ -2505,63 +2958,75 @@ var file_messages_kstore_proto_goTypes = []any{
 	(PatchType)(0),         // 3: kstore.v1.PatchType
 	(ResourceOp)(0),        // 4: kstore.v1.ResourceOp
 	(StatusReason)(0),      // 5: kstore.v1.StatusReason
-	(EventType)(0),         // 6: kstore.v1.EventType
-	(*ResourceKey)(nil),    // 7: kstore.v1.ResourceKey
-	(*Status)(nil),         // 8: kstore.v1.Status
-	(*Command)(nil),        // 9: kstore.v1.Command
-	(*CommandResult)(nil),  // 10: kstore.v1.CommandResult
-	(*GetRequest)(nil),     // 11: kstore.v1.GetRequest
-	(*GetResult)(nil),      // 12: kstore.v1.GetResult
-	(*ListRequest)(nil),    // 13: kstore.v1.ListRequest
-	(*ListResult)(nil),     // 14: kstore.v1.ListResult
-	(*StatusRequest)(nil),  // 15: kstore.v1.StatusRequest
-	(*NodeStatus)(nil),     // 16: kstore.v1.NodeStatus
-	(*Member)(nil),         // 17: kstore.v1.Member
-	(*Forwarded)(nil),      // 18: kstore.v1.Forwarded
-	(*WatchRequest)(nil),   // 19: kstore.v1.WatchRequest
-	(*WatchCredit)(nil),    // 20: kstore.v1.WatchCredit
-	(*WatchCancel)(nil),    // 21: kstore.v1.WatchCancel
-	(*WatchEvent)(nil),     // 22: kstore.v1.WatchEvent
-	(*WatchEvents)(nil),    // 23: kstore.v1.WatchEvents
-	(*WatchStream)(nil),    // 24: kstore.v1.WatchStream
-	(*WatchDelivery)(nil),  // 25: kstore.v1.WatchDelivery
-	(*WatchStreamAck)(nil), // 26: kstore.v1.WatchStreamAck
-	(*SnapshotChunk)(nil),  // 27: kstore.v1.SnapshotChunk
-	(*SnapshotAck)(nil),    // 28: kstore.v1.SnapshotAck
-	(*HashKVRequest)(nil),  // 29: kstore.v1.HashKVRequest
-	(*HashKVResult)(nil),   // 30: kstore.v1.HashKVResult
+	(MemberOp)(0),          // 6: kstore.v1.MemberOp
+	(EventType)(0),         // 7: kstore.v1.EventType
+	(*ResourceKey)(nil),    // 8: kstore.v1.ResourceKey
+	(*Status)(nil),         // 9: kstore.v1.Status
+	(*Command)(nil),        // 10: kstore.v1.Command
+	(*CommandResult)(nil),  // 11: kstore.v1.CommandResult
+	(*GetRequest)(nil),     // 12: kstore.v1.GetRequest
+	(*GetResult)(nil),      // 13: kstore.v1.GetResult
+	(*ListRequest)(nil),    // 14: kstore.v1.ListRequest
+	(*ListResult)(nil),     // 15: kstore.v1.ListResult
+	(*StatusRequest)(nil),  // 16: kstore.v1.StatusRequest
+	(*NodeStatus)(nil),     // 17: kstore.v1.NodeStatus
+	(*Member)(nil),         // 18: kstore.v1.Member
+	(*Forwarded)(nil),      // 19: kstore.v1.Forwarded
+	(*MemberRequest)(nil),  // 20: kstore.v1.MemberRequest
+	(*MemberResult)(nil),   // 21: kstore.v1.MemberResult
+	(*MemberContext)(nil),  // 22: kstore.v1.MemberContext
+	(*Hello)(nil),          // 23: kstore.v1.Hello
+	(*HelloAck)(nil),       // 24: kstore.v1.HelloAck
+	(*MemberRefused)(nil),  // 25: kstore.v1.MemberRefused
+	(*WatchRequest)(nil),   // 26: kstore.v1.WatchRequest
+	(*WatchCredit)(nil),    // 27: kstore.v1.WatchCredit
+	(*WatchCancel)(nil),    // 28: kstore.v1.WatchCancel
+	(*WatchEvent)(nil),     // 29: kstore.v1.WatchEvent
+	(*WatchEvents)(nil),    // 30: kstore.v1.WatchEvents
+	(*WatchStream)(nil),    // 31: kstore.v1.WatchStream
+	(*WatchDelivery)(nil),  // 32: kstore.v1.WatchDelivery
+	(*WatchStreamAck)(nil), // 33: kstore.v1.WatchStreamAck
+	(*SnapshotChunk)(nil),  // 34: kstore.v1.SnapshotChunk
+	(*SnapshotAck)(nil),    // 35: kstore.v1.SnapshotAck
+	(*HashKVRequest)(nil),  // 36: kstore.v1.HashKVRequest
+	(*HashKVResult)(nil),   // 37: kstore.v1.HashKVResult
 }
 var file_messages_kstore_proto_depIdxs = []int32{
 	5,  // 0: kstore.v1.Status.reason:type_name -> kstore.v1.StatusReason
 	1,  // 1: kstore.v1.Command.kind:type_name -> kstore.v1.CommandKind
-	7,  // 2: kstore.v1.Command.key:type_name -> kstore.v1.ResourceKey
+	8,  // 2: kstore.v1.Command.key:type_name -> kstore.v1.ResourceKey
 	3,  // 3: kstore.v1.Command.patch_type:type_name -> kstore.v1.PatchType
 	0,  // 4: kstore.v1.Command.reason:type_name -> kstore.v1.Reason
 	4,  // 5: kstore.v1.CommandResult.op:type_name -> kstore.v1.ResourceOp
-	8,  // 6: kstore.v1.CommandResult.status:type_name -> kstore.v1.Status
-	7,  // 7: kstore.v1.GetRequest.key:type_name -> kstore.v1.ResourceKey
+	9,  // 6: kstore.v1.CommandResult.status:type_name -> kstore.v1.Status
+	8,  // 7: kstore.v1.GetRequest.key:type_name -> kstore.v1.ResourceKey
 	2,  // 8: kstore.v1.GetRequest.consistency:type_name -> kstore.v1.Consistency
-	8,  // 9: kstore.v1.GetResult.status:type_name -> kstore.v1.Status
+	9,  // 9: kstore.v1.GetResult.status:type_name -> kstore.v1.Status
 	2,  // 10: kstore.v1.ListRequest.consistency:type_name -> kstore.v1.Consistency
-	8,  // 11: kstore.v1.ListResult.status:type_name -> kstore.v1.Status
-	8,  // 12: kstore.v1.NodeStatus.status:type_name -> kstore.v1.Status
-	17, // 13: kstore.v1.NodeStatus.members:type_name -> kstore.v1.Member
-	9,  // 14: kstore.v1.Forwarded.command:type_name -> kstore.v1.Command
-	7,  // 15: kstore.v1.WatchRequest.initial_after:type_name -> kstore.v1.ResourceKey
-	2,  // 16: kstore.v1.WatchRequest.consistency:type_name -> kstore.v1.Consistency
-	6,  // 17: kstore.v1.WatchEvent.type:type_name -> kstore.v1.EventType
-	7,  // 18: kstore.v1.WatchEvent.key:type_name -> kstore.v1.ResourceKey
-	8,  // 19: kstore.v1.WatchEvent.status:type_name -> kstore.v1.Status
-	22, // 20: kstore.v1.WatchEvents.events:type_name -> kstore.v1.WatchEvent
-	22, // 21: kstore.v1.WatchStream.events:type_name -> kstore.v1.WatchEvent
-	25, // 22: kstore.v1.WatchStream.deliveries:type_name -> kstore.v1.WatchDelivery
-	8,  // 23: kstore.v1.SnapshotAck.status:type_name -> kstore.v1.Status
-	8,  // 24: kstore.v1.HashKVResult.status:type_name -> kstore.v1.Status
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	9,  // 11: kstore.v1.ListResult.status:type_name -> kstore.v1.Status
+	9,  // 12: kstore.v1.NodeStatus.status:type_name -> kstore.v1.Status
+	18, // 13: kstore.v1.NodeStatus.members:type_name -> kstore.v1.Member
+	10, // 14: kstore.v1.Forwarded.command:type_name -> kstore.v1.Command
+	20, // 15: kstore.v1.Forwarded.member:type_name -> kstore.v1.MemberRequest
+	6,  // 16: kstore.v1.MemberRequest.op:type_name -> kstore.v1.MemberOp
+	18, // 17: kstore.v1.MemberResult.members:type_name -> kstore.v1.Member
+	9,  // 18: kstore.v1.MemberResult.status:type_name -> kstore.v1.Status
+	9,  // 19: kstore.v1.MemberRefused.status:type_name -> kstore.v1.Status
+	8,  // 20: kstore.v1.WatchRequest.initial_after:type_name -> kstore.v1.ResourceKey
+	2,  // 21: kstore.v1.WatchRequest.consistency:type_name -> kstore.v1.Consistency
+	7,  // 22: kstore.v1.WatchEvent.type:type_name -> kstore.v1.EventType
+	8,  // 23: kstore.v1.WatchEvent.key:type_name -> kstore.v1.ResourceKey
+	9,  // 24: kstore.v1.WatchEvent.status:type_name -> kstore.v1.Status
+	29, // 25: kstore.v1.WatchEvents.events:type_name -> kstore.v1.WatchEvent
+	29, // 26: kstore.v1.WatchStream.events:type_name -> kstore.v1.WatchEvent
+	32, // 27: kstore.v1.WatchStream.deliveries:type_name -> kstore.v1.WatchDelivery
+	9,  // 28: kstore.v1.SnapshotAck.status:type_name -> kstore.v1.Status
+	9,  // 29: kstore.v1.HashKVResult.status:type_name -> kstore.v1.Status
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_messages_kstore_proto_init() }
@@ -2574,8 +3039,8 @@ func file_messages_kstore_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_kstore_proto_rawDesc), len(file_messages_kstore_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   24,
+			NumEnums:      8,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

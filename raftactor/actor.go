@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -40,6 +41,8 @@ type Config struct {
 	// Members maps every member's node id, this node's included, to the address its actor system
 	// listens on: Raft messages go to the raft actor of that name there.
 	Members map[uint64]string
+	// ClusterID names the cluster in NodeStatus.
+	ClusterID string
 	// Applier receives the committed entries (Committed) and answers Applied and Durable.
 	Applier *actor.PID
 	Logger  *zap.Logger
@@ -136,9 +139,18 @@ type Actor struct {
 	reads     readIndex
 	lead      uint64          // the leader last reported to the parent
 	sending   map[uint64]bool // members a snapshot is being sent to
-	pending   *raft.Ready     // the Ready being persisted; none is taken until it is done
-	caughtUp  bool            // CaughtUp was sent
-	compactng bool            // a compaction of the durable log runs on the worker
+
+	// members are the addresses of the members, this node's included, by id: from the
+	// configuration at start, then from applied configuration changes and verified peers.
+	members map[uint64]string
+	// removed are the members configuration changes removed; verified the peers whose
+	// identity the node actor checked (Verified): raft takes messages only from those.
+	removed, verified map[uint64]bool
+	memberWait        *memberWait // the membership change proposed here, waiting to apply
+	memberSeq         uint64
+	pending           *raft.Ready // the Ready being persisted; none is taken until it is done
+	caughtUp          bool        // CaughtUp was sent
+	compactng         bool        // a compaction of the durable log runs on the worker
 
 	// handed is the last committed index handed to the catalog, applied the last index the
 	// catalog says it applied. After a restart raft hands back every committed entry after the
@@ -230,11 +242,25 @@ func (a *Actor) Receive(ctx actor.Context) {
 		}
 	case *raftpb.Message:
 		a.step(m)
+	case *ChangeMembers:
+		a.changeMembers(ctx, m)
+	case *Verified:
+		if m.Refused {
+			delete(a.verified, m.ID)
+			break
+		}
+		a.verified[m.ID] = true
+		if m.Address != "" && a.members[m.ID] != m.Address && m.ID != a.cfg.NodeID {
+			a.members[m.ID] = m.Address
+			a.pids[m.ID] = actor.NewPID(m.Address, ctx.Self().GetId())
+			a.reportMembers(ctx, false)
+		}
 	case tick:
 		now := time.Now()
 		a.n.rn.Tick()
 		a.proposals.expire(ctx, now)
 		a.reads.tick(ctx, now)
+		a.expireMemberWait(ctx, now)
 	case persisted:
 		// A wake-up: its content was taken from done above, by this or an earlier message.
 	case *Applied:
@@ -286,16 +312,9 @@ func (a *Actor) status() *messages.NodeStatus {
 	case st.RaftState == raft.StateCandidate || st.RaftState == raft.StatePreCandidate:
 		role = "candidate"
 	}
-	var members []*messages.Member
-	for _, id := range cs.GetVoters() {
-		members = append(members, &messages.Member{Id: id, Address: a.cfg.Members[id], Role: "voter", Leader: id == st.Lead})
-	}
-	for _, id := range cs.GetLearners() {
-		members = append(members, &messages.Member{Id: id, Address: a.cfg.Members[id], Role: "learner"})
-	}
-	slices.SortFunc(members, func(x, y *messages.Member) int { return cmp.Compare(x.GetId(), y.GetId()) })
+	members := a.memberList(cs)
 	return &messages.NodeStatus{NodeId: a.cfg.NodeID, Leader: st.Lead, Term: st.GetTerm(),
-		Commit: st.GetCommit(), Applied: a.applied, Compacted: a.compacted, Role: role, Members: members}
+		Commit: st.GetCommit(), Applied: a.applied, Compacted: a.compacted, Role: role, Members: members, ClusterId: a.cfg.ClusterID}
 }
 
 func (a *Actor) checkCaughtUp(ctx actor.Context) {
@@ -332,7 +351,12 @@ func (a *Actor) start(ctx actor.Context) {
 	a.reads = newReadIndex(a.cfg.MaxReadBarriers, a.cfg.ReadTimeout, readRetryTicks*a.cfg.TickInterval)
 	a.pids = map[uint64]*actor.PID{}
 	a.sending = map[uint64]bool{}
-	for id, addr := range a.cfg.Members {
+	a.members = maps.Clone(a.cfg.Members) // the parent keeps its own copy
+	if a.members == nil {
+		a.members = map[uint64]string{}
+	}
+	a.removed, a.verified = map[uint64]bool{}, map[uint64]bool{}
+	for id, addr := range a.members {
 		if id != a.cfg.NodeID {
 			a.pids[id] = actor.NewPID(addr, ctx.Self().GetId())
 		}
@@ -377,6 +401,7 @@ func (a *Actor) start(ctx actor.Context) {
 			panic(fmt.Errorf("raftactor: campaign: %w", err))
 		}
 	}
+	a.reportMembers(ctx, false)
 	st := n.rn.Status()
 	a.log.Info("raft started", zap.Uint64("term", st.GetTerm()),
 		zap.Uint64("commit", st.GetCommit()), zap.Uint64("snapshot", n.snapshot.GetIndex()))
@@ -424,6 +449,7 @@ func (a *Actor) pump(ctx actor.Context) {
 	for a.pending == nil && a.backlog() < a.cfg.MaxApplyBacklog && a.unappliedBytes < maxApplyBacklogBytes && a.n.rn.HasReady() {
 		rd := a.n.ready()
 		a.proposals.place(rd.Entries)
+		a.placeMemberChange(ctx, rd.Entries)
 		if !raft.IsEmptySnap(rd.Snapshot) {
 			// An installed snapshot: raft hands no entry up to its index, which the applier
 			// holds (it installed the data before raft stepped the message).
@@ -441,9 +467,11 @@ func (a *Actor) pump(ctx actor.Context) {
 			}
 		}
 		if len(rd.CommittedEntries) > 0 {
-			if err := a.n.applyConfChanges(rd.CommittedEntries); err != nil {
+			confs, err := a.n.applyConfChanges(rd.CommittedEntries)
+			if err != nil {
 				panic(err)
 			}
+			a.confApplied(ctx, confs)
 			ctx.Request(a.cfg.Applier, &Committed{
 				Entries: rd.CommittedEntries,
 				ReplyTo: a.proposals.committed(rd.CommittedEntries),
@@ -478,7 +506,11 @@ func (a *Actor) backlog() uint64 {
 // node.accept). Refusals are logged at debug level: a peer that is being removed, or a client
 // that probes the port, would otherwise flood the log.
 func (a *Actor) step(m *raftpb.Message) {
-	if err := a.n.accept(m); err != nil {
+	err := a.n.accept(m, func(id uint64) bool { _, ok := a.members[id]; return ok })
+	if err == nil && !a.verified[m.GetFrom()] {
+		err = errors.New("the node has not verified this peer's identity yet (messages.Hello)")
+	}
+	if err != nil {
 		a.log.Debug("raft message refused", zap.Stringer("type", m.GetType()),
 			zap.Uint64("from", m.GetFrom()), zap.Uint64("to", m.GetTo()), zap.Error(err))
 		return
@@ -515,6 +547,9 @@ func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
 			ctx.Send(pid, m)
 		}
 	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		a.reportMembers(ctx, false) // the snapshot's configuration replaced the log's
+	}
 	if rd.SoftState != nil {
 		a.log.Info("raft state", zap.Uint64("leader", rd.SoftState.Lead),
 			zap.Stringer("role", rd.SoftState.RaftState), zap.Uint64("term", a.n.rn.BasicStatus().GetTerm()))
@@ -528,7 +563,7 @@ func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
 // it from this leader's log, which holds them.
 func (a *Actor) sendSnapshot(ctx actor.Context, m *raftpb.Message) {
 	to := m.GetTo()
-	addr, ok := a.cfg.Members[to]
+	addr, ok := a.members[to]
 	if !ok || a.sending[to] {
 		return // raft asks again after ReportSnapshot, or once it hears from the member
 	}

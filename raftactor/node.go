@@ -49,13 +49,15 @@ type Log struct {
 }
 
 // OpenLog opens the Raft log in dir. A new log is bootstrapped with every voter in voters: the
-// initial configuration is a snapshot at index 1, term 1, as etcd raft recommends.
+// initial configuration is a snapshot at index 1, term 1, as etcd raft recommends. With no
+// voters a new log stays empty: a node that joins a running cluster gets its configuration
+// and its state from the leader, by a snapshot.
 func OpenLog(dir string, voters []uint64, logger *zap.Logger) (*Log, error) {
 	w, st, err := wal.Open(dir, wal.Options{Logger: logger})
 	if err != nil {
 		return nil, err
 	}
-	if st.Snapshot == nil && st.HardState == nil && len(st.Entries) == 0 {
+	if st.Snapshot == nil && st.HardState == nil && len(st.Entries) == 0 && len(voters) > 0 {
 		meta := &raftpb.SnapshotMetadata{
 			Index:     proto.Uint64(1),
 			Term:      proto.Uint64(1),
@@ -90,11 +92,16 @@ type nodeConfig struct {
 func newNode(cfg nodeConfig, st *wal.State) (*node, error) {
 	ms := raft.NewMemoryStorage()
 	snap := st.Snapshot
-	if snap == nil {
-		return nil, fmt.Errorf("raftactor: the log has no snapshot record: it was not bootstrapped by OpenLog")
-	}
-	if err := ms.ApplySnapshot(&raftpb.Snapshot{Metadata: snap}); err != nil {
-		return nil, fmt.Errorf("raftactor: load snapshot %d: %w", snap.GetIndex(), err)
+	switch {
+	case snap != nil:
+		if err := ms.ApplySnapshot(&raftpb.Snapshot{Metadata: snap}); err != nil {
+			return nil, fmt.Errorf("raftactor: load snapshot %d: %w", snap.GetIndex(), err)
+		}
+	case st.HardState == nil && len(st.Entries) == 0:
+		// A joining node's log, empty until the leader sends a snapshot.
+		snap = &raftpb.SnapshotMetadata{Index: proto.Uint64(0), Term: proto.Uint64(0), ConfState: &raftpb.ConfState{}}
+	default:
+		return nil, fmt.Errorf("raftactor: the log has entries but no snapshot record: it was not made by OpenLog")
 	}
 	if hs := st.HardState; hs != nil {
 		if hs.GetCommit() < snap.GetIndex() {
@@ -149,7 +156,7 @@ func newNode(cfg nodeConfig, st *wal.State) (*node, error) {
 // configuration addressed to this node pass, and never a type raft makes for itself (MsgHup,
 // MsgBeat, ...) or a proposal (MsgProp: writes travel as Commands, which the node admits).
 // Authenticating the peers themselves comes with TLS.
-func (n *node) accept(m *raftpb.Message) error {
+func (n *node) accept(m *raftpb.Message, known func(uint64) bool) error {
 	typ, from := m.GetType(), m.GetFrom()
 	switch {
 	case m.GetTo() != n.id:
@@ -158,10 +165,17 @@ func (n *node) accept(m *raftpb.Message) error {
 		return fmt.Errorf("%v is a message raft makes for itself", typ)
 	case typ == raftpb.MessageType_MsgProp:
 		return errors.New("proposals are not taken from the network: send a Command to the node")
-	case from == n.id || !n.isMember(from):
+	case from == n.id || !n.isMember(from) && !(n.joining() && known(from)):
 		return fmt.Errorf("node %d is not another member of the configuration", from)
 	}
 	return nil
+}
+
+// joining reports whether the node has no configuration yet: it joins a running cluster and
+// waits for the leader's snapshot, so it takes messages from the members it was told of.
+func (n *node) joining() bool {
+	cs := n.confs[len(n.confs)-1].state
+	return len(cs.GetVoters()) == 0 && len(cs.GetLearners()) == 0
 }
 
 // isMember reports whether id votes or learns in the latest configuration.
@@ -231,22 +245,30 @@ func persist(w *wal.WAL, rd raft.Ready) error {
 	return w.Save(hs, rd.Entries, rd.MustSync)
 }
 
-// applyConfChanges applies the configuration entries among committed ones and reports the
-// configurations they produce.
-func (n *node) applyConfChanges(committed []*raftpb.Entry) error {
+// appliedConf is a configuration change applied from the log.
+type appliedConf struct {
+	index   uint64
+	changes []*raftpb.ConfChangeSingle
+	context []byte
+	state   *raftpb.ConfState
+}
+
+// applyConfChanges applies the configuration entries among committed ones and returns them.
+func (n *node) applyConfChanges(committed []*raftpb.Entry) ([]appliedConf, error) {
+	var out []appliedConf
 	for _, e := range committed {
 		var cc raftpb.ConfChangeI
 		switch e.GetType() {
 		case raftpb.EntryType_EntryConfChange:
 			var c raftpb.ConfChange
 			if err := proto.Unmarshal(e.GetData(), &c); err != nil {
-				return fmt.Errorf("raftactor: entry %d: decode conf change: %w", e.GetIndex(), err)
+				return nil, fmt.Errorf("raftactor: entry %d: decode conf change: %w", e.GetIndex(), err)
 			}
 			cc = &c
 		case raftpb.EntryType_EntryConfChangeV2:
 			var c raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &c); err != nil {
-				return fmt.Errorf("raftactor: entry %d: decode conf change: %w", e.GetIndex(), err)
+				return nil, fmt.Errorf("raftactor: entry %d: decode conf change: %w", e.GetIndex(), err)
 			}
 			cc = &c
 		default:
@@ -257,10 +279,12 @@ func (n *node) applyConfChanges(committed []*raftpb.Entry) error {
 		}
 		cs := n.rn.ApplyConfChange(cc)
 		n.confs = append(n.confs, conf{e.GetIndex(), cs})
+		v2 := cc.AsV2()
+		out = append(out, appliedConf{index: e.GetIndex(), changes: v2.GetChanges(), context: v2.GetContext(), state: cs})
 		n.log.Info("configuration changed", zap.Uint64("index", e.GetIndex()),
 			zap.Uint64s("voters", cs.GetVoters()), zap.Uint64s("learners", cs.GetLearners()))
 	}
-	return nil
+	return out, nil
 }
 
 // advance hands a persisted Ready's entries to raft's log, tells raft it is done with it, and

@@ -66,7 +66,7 @@ func (c *cluster) settle() {
 			for n.rn.HasReady() {
 				moved = true
 				rd := n.ready()
-				if err := n.applyConfChanges(rd.CommittedEntries); err != nil {
+				if _, err := n.applyConfChanges(rd.CommittedEntries); err != nil {
 					c.t.Fatal(err)
 				}
 				for _, e := range rd.CommittedEntries {

@@ -156,7 +156,7 @@ func (h *placedHeap) Pop() any {
 
 // reply sends a result to the caller of a proposal. A command sent without a sender (ctx.Send,
 // as any actor may) has no caller: it is carried out and its result goes nowhere.
-func reply(ctx actor.SenderContext, to *actor.PID, res *messages.CommandResult) {
+func reply(ctx actor.SenderContext, to *actor.PID, res any) {
 	if to != nil {
 		ctx.Send(to, res)
 	}

@@ -152,19 +152,19 @@ type statusOutput struct {
 	Members []memberOutput `json:"members"`
 }
 
+func membersOf(ms []*messages.Member) []memberOutput {
+	out := make([]memberOutput, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, memberOutput{ID: m.GetId(), Address: m.GetAddress(), Role: m.GetRole(), Leader: m.GetLeader()})
+	}
+	return out
+}
+
 type memberOutput struct {
 	ID      uint64 `json:"id"`
 	Address string `json:"address"`
 	Role    string `json:"role"`
 	Leader  bool   `json:"leader"`
-}
-
-func membersOf(st *messages.NodeStatus) []memberOutput {
-	out := make([]memberOutput, 0, len(st.GetMembers()))
-	for _, m := range st.GetMembers() {
-		out = append(out, memberOutput{ID: m.GetId(), Address: m.GetAddress(), Role: m.GetRole(), Leader: m.GetLeader()})
-	}
-	return out
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -196,7 +196,7 @@ members are the cluster's members as this node knows them (voters and learners).
 			g.line(marshalJSON(statusOutput{
 				NodeID: st.GetNodeId(), Leader: st.GetLeader(), Term: st.GetTerm(),
 				Commit: st.GetCommit(), Applied: st.GetApplied(), Compacted: st.GetCompacted(),
-				Role: st.GetRole(), Members: membersOf(st),
+				Role: st.GetRole(), Members: membersOf(st.GetMembers()),
 			}))
 			return nil
 		}),

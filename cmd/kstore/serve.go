@@ -23,6 +23,7 @@ type serveOptions struct {
 	listen           string
 	nodeID           uint64
 	initialCluster   string
+	join             string
 	historyRevisions uint64
 	diskReserve      int64
 	// --snapshot-count and --snapshot-catchup-entries.
@@ -74,6 +75,8 @@ kill the process at every start until space is freed.`,
 	f.StringVar(&o.listen, "listen", actors.DefaultListen,
 		"host:port the node listens on, for clients and peers; port 0 picks a free one (shown in the ready line)")
 	f.Uint64Var(&o.nodeID, "node-id", 1, "this node's Raft id, non-zero")
+	f.StringVar(&o.join, "join", "",
+		"HOST:PORT[,HOST:PORT] of running members of a cluster this node joins, once kstore member add has added it; used when the data dir is new")
 	f.StringVar(&o.initialCluster, "initial-cluster", "",
 		"the members of a new cluster, ID=HOST:PORT[,ID=HOST:PORT], this node's own --node-id and --listen among them; used when the data dir is new (empty: a cluster of this node alone)")
 	f.Uint64Var(&o.historyRevisions, "history-revisions", catalogactor.DefaultHistoryRevisions,
@@ -134,6 +137,7 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 		Listen:           o.listen,
 		NodeID:           o.nodeID,
 		InitialCluster:   initial,
+		Join:             splitList(o.join),
 		Logger:           logger,
 		HistoryRevisions: o.historyRevisions,
 		DiskReserve:      reserve,
@@ -205,4 +209,14 @@ func parseInitialCluster(s string) (map[uint64]string, error) {
 		members[id], addrs[addr] = addr, id
 	}
 	return members, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
