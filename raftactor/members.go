@@ -107,8 +107,10 @@ func (a *Actor) changeMembers(ctx actor.Context, m *ChangeMembers) {
 			refuse(messages.StatusReason_NOT_FOUND, "member %d is not a learner of this cluster: add it first (kstore member add)", req.GetId())
 			return
 		}
+		// A learner just added counts as recently active (raft marks it so) with nothing
+		// replicated: Match 0 is a learner that has not caught up at all.
 		pr := st.Progress[req.GetId()]
-		if lag := st.GetCommit() - min(pr.Match, st.GetCommit()); !pr.RecentActive || lag > maxPromoteLag {
+		if lag := st.GetCommit() - min(pr.Match, st.GetCommit()); pr.Match == 0 || !pr.RecentActive || lag > maxPromoteLag {
 			refuse(messages.StatusReason_UNAVAILABLE, "learner %d is %d entries behind the leader's commit index %d (at most %d may be missing), or has not answered lately: wait until it has caught up, then promote it",
 				req.GetId(), lag, st.GetCommit(), maxPromoteLag)
 			return

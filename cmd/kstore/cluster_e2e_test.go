@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -516,4 +518,163 @@ func TestClusterFollowerInstallsSnapshot(t *testing.T) {
 	c.start(follower)
 	c.checkSameCatalogs([]int{0, 1, 2}, rv)
 	c.checkSameHistory([]int{0, 1, 2}, rv)
+}
+
+// members is what kstore member list and the member changes print.
+type members struct {
+	Members []struct {
+		ID      uint64 `json:"id"`
+		Address string `json:"address"`
+		Role    string `json:"role"`
+		Leader  bool   `json:"leader"`
+	} `json:"members"`
+}
+
+func (m members) roles() map[uint64]string {
+	out := map[uint64]string{}
+	for _, x := range m.Members {
+		out[x.ID] = x.Role
+	}
+	return out
+}
+
+func parseMembers(t *testing.T, s string) members {
+	t.Helper()
+	var m members
+	if err := strictUnmarshal(s, &m); err != nil {
+		t.Fatalf("not a member list: %q: %v", s, err)
+	}
+	return m
+}
+
+// TestClusterMembership: a learner is added through the CLI, refused promotion while it is not
+// running, started with --join, catches up (by a snapshot) to the same catalog, is promoted,
+// and is removed: it then stops serving and exits saying it was removed.
+func TestClusterMembership(t *testing.T) {
+	c := startCluster(t, 3)
+	k := c.cli()
+	for n := range 20 {
+		if _, failed := put(k, fmt.Sprintf("m%02d", n)); failed != "" {
+			t.Fatal(failed)
+		}
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	m := parseMembers(t, k.ok("", "member", "add", "4", addr))
+	if m.roles()[4] != "learner" || len(m.Members) != 4 {
+		t.Fatalf("after member add: %+v, want 4 members with 4 a learner", m)
+	}
+	k.fail("AlreadyExists", "", "member", "add", "4", addr)
+	msg := k.fail("Unavailable", "", "member", "promote", "4")
+	if !strings.Contains(msg, "learner 4") {
+		t.Fatalf("promoting a learner that never ran: %q, want it to say the learner is behind", msg)
+	}
+	joiner := startServer(t, c.bin, dir, addr, "--node-id", "4", "--disk-reserve-bytes", "0", "--join", strings.Join(c.addrs, ","))
+	c.dirs, c.addrs, c.servers = append(c.dirs, dir), append(c.addrs, addr), append(c.servers, joiner)
+	rv, failed := put(k, "after-join")
+	if failed != "" {
+		t.Fatal(failed)
+	}
+	c.checkSameCatalogs([]int{0, 1, 2, 3}, rv)
+	var promoted members
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := k.run("", "member", "promote", "4")
+		if r.code == 0 {
+			promoted = parseMembers(t, r.stdout)
+			break
+		}
+		if !strings.HasPrefix(r.stderr, "Error (Unavailable)") || time.Now().After(deadline) {
+			t.Fatalf("member promote 4: %v", r)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a condition with a deadline: the learner catching up
+	}
+	if promoted.roles()[4] != "voter" {
+		t.Fatalf("after promote: %+v", promoted)
+	}
+	if st := c.cli(3).status(); st.Role == "learner" || len(st.Members) != 4 {
+		t.Errorf("the promoted member's status: role %q, %d members", st.Role, len(st.Members))
+	}
+	// It takes writes (forwarded to the leader) and holds what the others hold.
+	rv, failed = put(c.cli(3), "on-the-new-voter")
+	if failed != "" {
+		t.Fatal(failed)
+	}
+	c.checkSameCatalogs([]int{0, 1, 2, 3}, rv)
+
+	removed := parseMembers(t, k.ok("", "member", "remove", "4"))
+	if _, still := removed.roles()[4]; still || len(removed.Members) != 3 {
+		t.Fatalf("after member remove 4: %+v", removed)
+	}
+	if code := joiner.wait(t, 20*time.Second); code == 0 {
+		t.Errorf("the removed node exited 0, want non-zero")
+	}
+	if log := joiner.log.String(); !strings.Contains(log, "removed from") {
+		t.Errorf("the removed node did not say it was removed:\n%s", log)
+	}
+	k.fail("NotFound", "", "member", "remove", "4")
+	if _, failed := put(c.cli(0, 1, 2), "after-remove"); failed != "" {
+		t.Fatal(failed)
+	}
+}
+
+// TestClusterWipedMember: a member whose data dir was wiped, started again under its old id,
+// is refused by its peers, which say why, and exits non-zero saying to remove and add it; the
+// cluster's data is unchanged. Removed and added again, with the wiped data dir, it works.
+func TestClusterWipedMember(t *testing.T) {
+	c := startCluster(t, 3)
+	k := c.cli()
+	for n := range 10 {
+		if _, failed := put(k, fmt.Sprintf("x%02d", n)); failed != "" {
+			t.Fatal(failed)
+		}
+	}
+	rv, _ := put(k, "x-last")
+	leader := c.waitLeader(nil)
+	wiped := (leader + 1) % 3
+	c.checkSameCatalogs([]int{0, 1, 2}, rv)
+	before := c.cli(leader).ok("", "hashkv", "--revision", fmt.Sprint(rv))
+	c.kill(wiped)
+	if err := os.RemoveAll(c.dirs[wiped]); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, c.bin, c.dirs[wiped], c.addrs[wiped],
+		append([]string{"--node-id", fmt.Sprint(wiped + 1), "--disk-reserve-bytes", "0"}, c.extra...)...)
+	if code := s.wait(t, 20*time.Second); code == 0 {
+		t.Fatalf("the wiped member exited 0:\n%s", s.log)
+	}
+	if log := s.log.String(); !strings.Contains(log, "member remove") || !strings.Contains(log, "wiped") {
+		t.Errorf("the wiped member did not say what to do:\n%s", log)
+	}
+	if got := c.cli(leader).ok("", "hashkv", "--revision", fmt.Sprint(rv)); got != before {
+		t.Errorf("the cluster's catalog changed: %s, before %s", got, before)
+	}
+	// Remove it, add it again: the wiped data dir joins as a new member.
+	k = c.cli(leader)
+	k.ok("", "member", "remove", fmt.Sprint(wiped+1))
+	if err := os.RemoveAll(c.dirs[wiped]); err != nil {
+		t.Fatal(err)
+	}
+	k.ok("", "member", "add", fmt.Sprint(wiped+1), c.addrs[wiped])
+	var others []string
+	for i, a := range c.addrs {
+		if i != wiped {
+			others = append(others, a)
+		}
+	}
+	c.servers[wiped] = startServer(t, c.bin, c.dirs[wiped], c.addrs[wiped], "--node-id", fmt.Sprint(wiped+1),
+		"--disk-reserve-bytes", "0", "--join", strings.Join(others, ","))
+	c.checkSameCatalogs([]int{0, 1, 2}, rv)
+}
+
+// TestClusterInitialClusterMismatch: a member restarted with an --initial-cluster other than the
+// one its data dir was made with does not start, and says why.
+func TestClusterInitialClusterMismatch(t *testing.T) {
+	c := startCluster(t, 3)
+	c.kill(2)
+	s := exec.Command(c.bin, "serve", "--data-dir", c.dirs[2], "--listen", c.addrs[2], "--node-id", "3",
+		"--initial-cluster", fmt.Sprintf("3=%s,4=%s", c.addrs[2], freeAddr(t)))
+	out, err := s.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "disagrees with the cluster the data dir") {
+		t.Fatalf("serve with another --initial-cluster: %v\n%s", err, out)
+	}
 }
