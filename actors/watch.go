@@ -19,10 +19,9 @@ type WatchOptions struct {
 	// subscriber grants its watcher: the caller's pace is what paces the node. Default 1000.
 	Window int
 	// GiveUpAfter, when set, is the watch's retry budget: it ends the watch once it could not be
-	// resumed for that long (every endpoint down, refusing, or behind the watch's
-	// resourceVersion), with Unavailable, or Timeout when the last endpoint tried was behind.
-	// By default a watch retries a broken stream for as long as it lives, as client-go's
-	// informers do, and ends with Timeout once every endpoint in turn answered that its
+	// resumed for that long (every endpoint down or refusing), with Unavailable. By default a
+	// watch retries a broken stream for as long as it lives, as client-go's informers do.
+	// Either way it ends with Timeout once every endpoint in turn answered that its
 	// resourceVersion is ahead of it.
 	GiveUpAfter time.Duration
 }
@@ -326,15 +325,15 @@ func (s *subscriber) onError(ctx actor.Context, st *messages.Status) {
 // behind handles a Timeout: the watch's resourceVersion is ahead of the node, which waited for
 // it in vain. A member a little behind the one that served the watch so far says so, and another
 // may have it: try the next. Once every endpoint has said so since the last progress, nobody has
-// it (it came from another cluster, or a node that lost its data): without a retry budget that
-// ends the watch, which would otherwise retry forever without a word.
+// it (it came from another cluster, or a node that lost its data), and the watch ends: it would
+// otherwise retry without a word.
 func (s *subscriber) behind(ctx actor.Context, st *messages.Status) {
 	eps := s.client.endpoints
 	if s.ahead == nil {
 		s.ahead = map[int]bool{}
 	}
 	s.ahead[s.endpoint%len(eps)] = true
-	if s.giveUpAfter == 0 && len(s.ahead) == len(eps) {
+	if len(s.ahead) == len(eps) {
 		err := st.Err()
 		if len(eps) > 1 {
 			err = &messages.Error{Reason: messages.StatusReason_TIMEOUT, ResourceVersion: st.GetResourceVersion(),

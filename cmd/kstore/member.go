@@ -25,6 +25,10 @@ still catching up cannot cost the cluster its quorum. Once it has caught up, pro
 
 A removed member stops serving and exits. A member whose data dir was lost cannot come back
 under its old id (it forgot its votes): remove it, delete its data dir, and add it again.`,
+		Example: `  kstore member list
+  kstore member add 4 127.0.0.1:7454
+  kstore member promote 4
+  kstore member remove 4`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newMemberListCmd(g), newMemberChangeCmd(g, "add ID HOST:PORT", messages.MemberOp_MEMBER_ADD,
