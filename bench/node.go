@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kstore/kstore/actors"
@@ -71,5 +72,46 @@ func WaitLeader(c *actors.Client) error {
 			return fmt.Errorf("no leader after 30s: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// StartCluster starts n `bin serve` processes as one cluster (--initial-cluster) on free ports
+// and fresh data dirs.
+func StartCluster(bin string, n int, args ...string) ([]*Node, error) {
+	addrs := make([]string, n)
+	var initial []string
+	for i := range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = l.Addr().String()
+		l.Close()
+		initial = append(initial, fmt.Sprintf("%d=%s", i+1, addrs[i]))
+	}
+	var nodes []*Node
+	for i := range n {
+		dir, err := os.MkdirTemp("", "kstore-bench")
+		if err != nil {
+			StopAll(nodes)
+			return nil, err
+		}
+		cmd := exec.Command(bin, append([]string{"serve", "--listen", addrs[i], "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn",
+			"--node-id", fmt.Sprint(i + 1), "--initial-cluster", strings.Join(initial, ",")}, args...)...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			os.RemoveAll(dir)
+			StopAll(nodes)
+			return nil, fmt.Errorf("start %s: %w (run make build first)", bin, err)
+		}
+		nodes = append(nodes, &Node{Addr: addrs[i], PID: cmd.Process.Pid, cmd: cmd, dir: dir})
+	}
+	return nodes, nil
+}
+
+// StopAll stops every node.
+func StopAll(nodes []*Node) {
+	for _, n := range nodes {
+		n.Stop()
 	}
 }

@@ -1,13 +1,17 @@
-// Command putbench measures durable puts per second and their latency through the typed client.
+// Command putbench measures durable puts (or gets) per second and their latency through the typed
+// client.
 //
-// It starts `kstore serve` (the binary given by --kstore) on a fresh data dir and a free port, or
-// uses a running node (--endpoints), then for each client count runs N concurrent clients, each
+// It starts `kstore serve` (the binary given by --kstore) on a fresh data dir and a free port,
+// --members 3 a three-node cluster, or uses running nodes (--endpoints), then for each client
+// count runs N concurrent clients, spread over the members as etcd's loader spreads them, each
 // putting 1 KiB objects over a key space of 10,000, and prints one JSON line per count:
 //
-//	{"target":"kstore","op":"put","clients":64,"ops":40000,"errors":0,"seconds":..,"ops_per_s":..,"p50_ms":..,"p99_ms":..,"max_ms":..}
+//	{"target":"kstore","op":"put","members":1,"clients":64,"ops":40000,"errors":0,"seconds":..,"ops_per_s":..,"p50_ms":..,"p99_ms":..,"max_ms":..}
 //
-// The totals match ../shared/etcdbench's loader: 3,000 puts for one client, 40,000 otherwise.
-// Every put changes its object, as every etcd put writes a new revision.
+// The totals match ../shared/etcdbench's loader: 3,000 operations for one client, 40,000
+// otherwise. Every put changes its object, as every etcd put writes a new revision. --op get
+// reads the objects (linearizable, as etcd's default), get-serializable from the member's own
+// state; the key space is written once first.
 package main
 
 import (
@@ -17,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +43,8 @@ func main() {
 	total := flag.Int("total", 0, "puts per client count (0: 3,000 for one client, 40,000 otherwise)")
 	namespace := flag.String("namespace", "default", "the objects' namespace")
 	cpuprofile := flag.String("cpuprofile", "", "write the client's CPU profile here")
+	members := flag.Int("members", 1, "members of the cluster to start (1 or 3; ignored with --endpoints)")
+	op := flag.String("op", "put", "put, get (linearizable) or get-serializable")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -47,30 +54,63 @@ func main() {
 		}
 	}
 	objectNamespace = *namespace
-	if err := run(*bin, *endpoints, *clientsFlag, *size, *keys, *total); err != nil {
+	if err := run(*bin, *endpoints, *clientsFlag, *op, *members, *size, *keys, *total); err != nil {
 		fmt.Fprintln(os.Stderr, "putbench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(bin, endpoints, clientsFlag string, size, keys, total int) error {
+func run(bin, endpoints, clientsFlag, op string, members, size, keys, total int) error {
+	switch op {
+	case "put", "get", "get-serializable":
+	default:
+		return fmt.Errorf("--op %q: give put, get or get-serializable", op)
+	}
 	if endpoints == "" {
-		node, err := bench.StartNode(bin)
+		nodes, err := bench.StartCluster(bin, members)
 		if err != nil {
 			return err
 		}
-		defer node.Stop()
-		endpoints = node.Addr
+		defer bench.StopAll(nodes)
+		var eps []string
+		for _, n := range nodes {
+			eps = append(eps, n.Addr)
+		}
+		endpoints = strings.Join(eps, ",")
 	}
 	sys, err := actors.NewSystem("127.0.0.1:0", nil)
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
-	c := actors.NewClient(sys.ActorSystem, strings.Split(endpoints, ","), 10*time.Second)
-	if err := bench.WaitLeader(c); err != nil {
-		return err
+	// One client per member, each starting at its own: the workers are spread over them.
+	var cs []*actors.Client
+	eps := strings.Split(endpoints, ",")
+	for i := range eps {
+		rotated := append(slices.Clone(eps[i:]), eps[:i]...)
+		cs = append(cs, actors.NewClient(sys.ActorSystem, rotated, 10*time.Second))
+	}
+	for _, c := range cs {
+		if err := bench.WaitLeader(c); err != nil {
+			return err
+		}
+	}
+	if op != "put" {
+		// The objects to read: the whole key space, once.
+		var wg sync.WaitGroup
+		for w := range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < keys; i += 64 {
+					if _, err := cs[0].Put(context.Background(), object(i, i, size), messages.Reason_OPERATOR); err != nil {
+						fmt.Fprintln(os.Stderr, "put:", err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
 	}
 	for _, f := range strings.Split(clientsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -84,18 +124,19 @@ func run(bin, endpoints, clientsFlag string, size, keys, total int) error {
 				t = 3000
 			}
 		}
-		fmt.Println(string(load(c, n, t, size, keys)))
+		fmt.Println(string(load(cs, op, len(eps), n, t, size, keys)))
 	}
 	return nil
 }
 
-func load(c *actors.Client, clients, total, size, keys int) []byte {
+func load(cs []*actors.Client, op string, members, clients, total, size, keys int) []byte {
 	var next, errs atomic.Int64
 	lat := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := range clients {
 		wg.Add(1)
+		c := cs[w%len(cs)]
 		go func() {
 			defer wg.Done()
 			for {
@@ -103,14 +144,24 @@ func load(c *actors.Client, clients, total, size, keys int) []byte {
 				if i > int64(total) {
 					return
 				}
-				// Every put changes its object (the sequence number is in it): a put equal to the
-				// stored object would be a NoOp, cheaper than the new revision etcd writes.
-				o := object(int(i%int64(keys)), int(i), size)
+				var err error
 				t := time.Now()
-				_, err := c.Put(context.Background(), o, messages.Reason_OPERATOR)
+				switch op {
+				case "put":
+					// Every put changes its object (the sequence number is in it): a put equal
+					// to the stored object would be a NoOp, cheaper than etcd's new revision.
+					_, err = c.Put(context.Background(), object(int(i%int64(keys)), int(i), size), messages.Reason_OPERATOR)
+				default:
+					req := &messages.GetRequest{Key: &messages.ResourceKey{Version: "v1", Kind: "Pod", Namespace: objectNamespace,
+						Name: fmt.Sprintf("p%06d", i%int64(keys))}}
+					if op == "get-serializable" {
+						req.Consistency = messages.Consistency_SERIALIZABLE
+					}
+					_, err = c.Read(context.Background(), req)
+				}
 				if err != nil {
 					if errs.Add(1) <= 3 {
-						fmt.Fprintln(os.Stderr, "put:", err)
+						fmt.Fprintln(os.Stderr, op+":", err)
 					}
 					continue
 				}
@@ -132,7 +183,7 @@ func load(c *actors.Client, clients, total, size, keys int) []byte {
 		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
 	}
 	out, _ := json.Marshal(map[string]any{
-		"target": "kstore", "op": "put", "clients": clients, "ops": len(all), "errors": errs.Load(),
+		"target": "kstore", "op": op, "members": members, "clients": clients, "ops": len(all), "errors": errs.Load(),
 		"seconds": el.Seconds(), "ops_per_s": float64(len(all)) / el.Seconds(),
 		"p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": pct(1),
 	})
