@@ -79,12 +79,19 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-# Durable puts through the typed client beside etcd 3.7.3 on this machine, the raw cost of one
-# sync on the Raft log, and the watch benchmark (100, 1,000, 10,000 watchers). README.md, section
-# Performance, says what each figure is.
+# Durable puts through the typed client beside etcd 3.7.3 on this machine, one member and three
+# (clients spread over the members), linearizable and serializable gets on three, the raw cost
+# of one sync on the Raft log, and the watch benchmark (100, 1,000, 10,000 watchers).
+# README.md, section Performance, says what each figure is.
 bench: build
 	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --clients 1,64,256
 	../shared/etcdbench/run.sh 1 1 64 256
+	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --members 3 --clients 1,64,256
+	../shared/etcdbench/run.sh 3 1 64 256
+	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --members 3 --op get --clients 64
+	OP=get ../shared/etcdbench/run.sh 3 64
+	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --members 3 --op get-serializable --clients 64
+	OP=get-serializable ../shared/etcdbench/run.sh 3 64
 	$(GO) test -run x -bench SaveSync -benchtime 2000x ./raftactor/wal/
 	$(GO) test -run '^$$' -bench 'MergeLabels100k|JSONPatchAdds30k|MergeNested9990' -benchtime 3x -benchmem ./catalogactor/patch/
 	$(GO) run ./bench/cmd/watchbench --kstore ./$(BIN) --watchers 100,1000,10000

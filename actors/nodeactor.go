@@ -211,6 +211,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			// into the void until raft reports a leader again.
 			a.log.Info("peer unreachable", zap.Uint64("peer", id), zap.String("address", m.GetWho().GetAddress()))
 			a.down[id] = true
+			ctx.Send(a.kids.raft, &raftactor.Unreachable{ID: id})
 			return
 		}
 		// A child stopped. During a stop that is the plan; otherwise the node lost a part it

@@ -244,6 +244,8 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.step(m)
 	case *ChangeMembers:
 		a.changeMembers(ctx, m)
+	case *Unreachable:
+		a.n.rn.ReportUnreachable(m.ID)
 	case *Verified:
 		if m.Refused {
 			delete(a.verified, m.ID)

@@ -46,6 +46,10 @@ type Verified struct {
 	Refused bool
 }
 
+// Unreachable tells the raft actor that a peer's process stopped or its connection broke:
+// raft stops streaming appends to it and probes it instead (raft.ReportUnreachable).
+type Unreachable struct{ ID uint64 }
+
 // maxPromoteLag is how far behind the leader's log a learner may be when it is promoted: a
 // voter that far behind slows the commit of nothing, as the others make the quorum, and catches
 // up in a moment. One further behind could, with one more member down, stall the cluster.
