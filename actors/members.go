@@ -74,9 +74,10 @@ func clusterID(members map[uint64]string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// loadIdentity reads member.json, or makes it for a new data dir (fresh is then set). It
-// refuses a data dir of another node id, and an --initial-cluster that disagrees with the one
-// the data dir was made with.
+// loadIdentity reads member.json, or makes an identity for a new data dir (fresh is then set;
+// the caller saves it with saveIdentity once the Raft log exists, so that a data dir with
+// member.json always has its log). It refuses a data dir of another node id, and an
+// --initial-cluster that disagrees with the one the data dir was made with.
 func loadIdentity(dir string, nodeID uint64, flag, initial map[uint64]string, cluster string) (id identity, fresh bool, err error) {
 	path := filepath.Join(dir, memberFile)
 	b, err := os.ReadFile(path)
@@ -101,10 +102,12 @@ func loadIdentity(dir string, nodeID uint64, flag, initial map[uint64]string, cl
 		return id, false, err
 	}
 	id = identity{NodeID: nodeID, Identity: hex.EncodeToString(raw[:]), ClusterID: cluster, InitialCluster: initial}
-	if err := writeJSONDurably(path, id); err != nil {
-		return id, false, err
-	}
 	return id, true, nil
+}
+
+// saveIdentity writes member.json.
+func saveIdentity(dir string, id identity) error {
+	return writeJSONDurably(filepath.Join(dir, memberFile), id)
 }
 
 func formatMembers(m map[uint64]string) string {
@@ -171,13 +174,16 @@ func writeJSONDurably(path string, v any) error {
 type membership struct {
 	dir      string
 	self     identity
+	fresh    bool // self is new: saveIdentity once the Raft log exists
 	book     peerBook
 	voters   []uint64
 	learners []uint64
 	removed  map[uint64]bool
 	checked  map[uint64]bool // peers whose Hello this boot verified
 	acked    map[uint64]bool // peers that accepted this node's Hello (HelloAck)
-	watched  map[uint64]string
+	// refusedBy are the peers that refused this node (MemberRefused) this boot.
+	refusedBy map[uint64]bool
+	watched   map[uint64]string
 }
 
 // addresses is every member's address by id, this node's included.
@@ -247,10 +253,38 @@ func (a *nodeActor) hello(ctx actor.Context, m *messages.Hello) {
 		a.watchPeers(ctx)
 	}
 	ctx.Request(from, &messages.HelloAck{NodeId: a.id})
+	if a.down[id] {
+		delete(a.down, id) // it is back: writes may be forwarded to it again
+		a.watchPeers(ctx)
+	}
 	if !a.ms.checked[id] {
 		a.ms.checked[id] = true
 		a.log.Info("peer verified", zap.Uint64("peer", id), zap.String("address", from.GetAddress()))
 		a.maybeVerified(ctx, id)
+	}
+}
+
+// refused notes a peer's refusal. The node stops once most of its peers refuse it: one peer
+// alone may know less than the others (it caught up by a snapshot that skipped a member's
+// removal and return), and one message, which any process can send, must not stop a node.
+func (a *nodeActor) refused(ctx actor.Context, m *messages.MemberRefused) {
+	id, ok := a.peerOf(ctx.Sender())
+	if !ok {
+		return
+	}
+	a.log.Error("refused by a peer", zap.Uint64("peer", id), zap.String("reason", m.GetStatus().GetMessage()))
+	if a.ms.refusedBy == nil {
+		a.ms.refusedBy = map[uint64]bool{}
+	}
+	a.ms.refusedBy[id] = true
+	peers := 0
+	for pid := range a.members {
+		if pid != a.id {
+			peers++
+		}
+	}
+	if len(a.ms.refusedBy) >= peers/2+1 {
+		a.fail(fmt.Errorf("kstore: node %d is refused by its peers: %s", a.id, m.GetStatus().GetMessage()))
 	}
 }
 
@@ -291,8 +325,10 @@ func (a *nodeActor) membersChanged(ctx actor.Context, m *raftactor.MembersChange
 		}
 	}
 	for id := range a.ms.removed {
-		if !slices.Contains(m.Removed, id) {
-			delete(a.ms.removed, id) // added again
+		// Raft knows only the removals its log still holds after a restart: an id stays
+		// removed here until a configuration adds it again.
+		if slices.Contains(m.Voters, id) || slices.Contains(m.Learners, id) {
+			delete(a.ms.removed, id)
 			changed = true
 		}
 	}

@@ -168,9 +168,21 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 	rcfg.Members, rcfg.ClusterID = members, ms.self.ClusterID
 	// A new data dir of a new cluster's member starts its log with the initial configuration;
 	// one that joins a running cluster starts it empty, and gets it from the leader.
-	rlog, err := raftactor.OpenLog(filepath.Join(cfg.DataDir, "raft"), slices.Sorted(maps.Keys(ms.self.InitialCluster)), log)
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if !ms.fresh && dirEmpty(raftDir) {
+		// It would start a new log and forget its votes, with the identity its peers trust.
+		return nil, fmt.Errorf("kstore: the data dir %s belongs to node %d, but its Raft log (%s) is gone: it forgot its votes and its log, so it cannot serve under its old id. Remove it (kstore member remove %d), delete the data dir, and add it again (kstore member add, then kstore serve --join)",
+			cfg.DataDir, cfg.NodeID, raftDir, cfg.NodeID)
+	}
+	rlog, err := raftactor.OpenLog(raftDir, slices.Sorted(maps.Keys(ms.self.InitialCluster)), log)
 	if err != nil {
 		return nil, fmt.Errorf("kstore: open raft log in %s: %w", cfg.DataDir, err)
+	}
+	if ms.fresh {
+		if err := saveIdentity(cfg.DataDir, ms.self); err != nil {
+			rlog.WAL.Close()
+			return nil, err
+		}
 	}
 	store := catalogactor.StoreOptions{Dir: filepath.Join(cfg.DataDir, "catalog"), Logger: log, MemTableSize: cfg.MemTableSize}
 	if err := catalogactor.RecoverInstall(store.Dir, rlog.State.Snapshot.GetIndex(), log); err != nil {
@@ -279,6 +291,12 @@ func waitReady(root *actor.RootContext, pid *actor.PID) error {
 	}
 }
 
+// dirEmpty reports whether dir is missing or holds no file.
+func dirEmpty(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	return err != nil && errors.Is(err, fs.ErrNotExist) || err == nil && len(ents) == 0
+}
+
 // waitStarted waits until the node actor answers, which it does once its children started.
 func waitStarted(root *actor.RootContext, pid *actor.PID) error {
 	_, err := root.RequestFuture(pid, servingQuery{}, startTimeout).Result()
@@ -309,7 +327,7 @@ func loadMembership(system *actor.ActorSystem, cfg Config) (*membership, map[uin
 			initial = nil // the log starts empty: the leader sends the configuration
 		}
 	}
-	id, _, err := loadIdentity(cfg.DataDir, cfg.NodeID, cfg.InitialCluster, initial, cluster)
+	id, fresh, err := loadIdentity(cfg.DataDir, cfg.NodeID, cfg.InitialCluster, initial, cluster)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -317,7 +335,7 @@ func loadMembership(system *actor.ActorSystem, cfg Config) (*membership, map[uin
 	if err != nil {
 		return nil, nil, err
 	}
-	ms := &membership{dir: cfg.DataDir, self: id, book: book, removed: map[uint64]bool{}, checked: map[uint64]bool{},
+	ms := &membership{dir: cfg.DataDir, self: id, fresh: fresh, book: book, removed: map[uint64]bool{}, checked: map[uint64]bool{},
 		acked: map[uint64]bool{}, watched: map[uint64]string{}}
 	for _, r := range book.Removed {
 		ms.removed[r] = true

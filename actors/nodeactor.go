@@ -83,6 +83,25 @@ func (a *nodeActor) startHellos(ctx actor.Context) {
 	}()
 }
 
+// peerGone notes that a peer's node actor was reported terminated: its process stopped, or
+// its connection broke. A pid of a member removed since is forgotten.
+func (a *nodeActor) peerGone(ctx actor.Context, pid *actor.PID) {
+	id, ok := a.peerOf(pid)
+	if !ok {
+		return
+	}
+	// Writes are not forwarded to it into the void until it is back (Hello) or raft reports a
+	// leader again.
+	a.log.Info("peer unreachable", zap.Uint64("peer", id), zap.String("address", pid.GetAddress()))
+	a.down[id] = true
+	// Whoever answers at that address next says Hello again before raft takes its messages,
+	// and is watched again.
+	delete(a.ms.checked, id)
+	delete(a.ms.acked, id)
+	delete(a.ms.watched, id)
+	ctx.Send(a.kids.raft, &raftactor.Unreachable{ID: id})
+}
+
 // peerOf reports which peer's node actor pid is.
 func (a *nodeActor) peerOf(pid *actor.PID) (uint64, bool) {
 	if pid.GetId() != a.name {
@@ -124,7 +143,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.leader, a.leads = m.ID, m.Self
 		if a.down[m.ID] {
 			delete(a.down, m.ID) // raft heard from it: it is back
-			ctx.Watch(actor.NewPID(a.members[m.ID], a.name))
+			a.watchPeers(ctx)
 		}
 		a.log.Info("leader changed", zap.Uint64("leader", m.ID), zap.Uint64("term", m.Term))
 	case *raftactor.ReadIndexed:
@@ -169,9 +188,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case helloTick:
 		a.sayHello(ctx)
 	case *messages.MemberRefused:
-		if _, ok := a.peerOf(ctx.Sender()); ok {
-			a.fail(fmt.Errorf("kstore: node %d is refused by its peers: %s", a.id, m.GetStatus().GetMessage()))
-		}
+		a.refused(ctx, m)
 	case *raftactor.MembersChanged:
 		a.membersChanged(ctx, m)
 	case *messages.GetRequest:
@@ -201,17 +218,13 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		// the snapshot message, which moves its log to the same index.
 		ctx.Send(a.kids.raft, &raftactor.Applied{Index: m.Applied, Compacted: m.Compacted})
 		ctx.Send(a.kids.raft, &raftactor.Durable{Index: m.Applied})
-		ctx.Send(a.kids.raft, m.Message)
+		ctx.Send(a.kids.raft, &raftactor.InstallSnapshot{Message: m.Message})
 	case stopIntake:
 		a.stopping = true
 		ctx.Respond(a.kids)
 	case *actor.Terminated:
-		if id, ok := a.peerOf(m.GetWho()); ok {
-			// A peer's process stopped, or its connection broke: writes are not forwarded to it
-			// into the void until raft reports a leader again.
-			a.log.Info("peer unreachable", zap.Uint64("peer", id), zap.String("address", m.GetWho().GetAddress()))
-			a.down[id] = true
-			ctx.Send(a.kids.raft, &raftactor.Unreachable{ID: id})
+		if m.GetWho().GetAddress() != ctx.Self().GetAddress() {
+			a.peerGone(ctx, m.GetWho())
 			return
 		}
 		// A child stopped. During a stop that is the plan; otherwise the node lost a part it

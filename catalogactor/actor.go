@@ -422,6 +422,10 @@ func (a *Actor) shutdown(ctx actor.Context) {
 		select {
 		case r := <-a.swapResult:
 			a.takeSwapResult(r) // Stopped closes the database it opened
+			if r.c != nil {
+				// The new catalog is durable at its applied index already: nothing to sync.
+				a.c, a.applied, a.compacted, a.synced = r.c, r.c.applied, r.c.compacted, r.c.applied
+			}
 		default:
 		}
 	}
@@ -499,6 +503,13 @@ func (a *Actor) finishApply(ctx actor.Context, r applyResult) {
 	}
 	for _, o := range r.outcomes {
 		reply(ctx, r.job.replyTo[o.index], o.result)
+		delete(r.job.replyTo, o.index)
+	}
+	for _, pid := range r.job.replyTo {
+		// An entry at or below what the catalog held already (a snapshot it installed took
+		// it in): it was applied, but its result is not known here.
+		reply(ctx, pid, &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_TIMEOUT,
+			Message: "the write was committed, but this member took it in as part of a snapshot, so its result is not known here: read the object to find out"}})
 	}
 	if a.cfg.Watchers != nil {
 		ctx.Send(a.cfg.Watchers, &Changes{Changes: r.changes, Applied: a.applied, Compacted: a.compacted})

@@ -48,7 +48,7 @@ const (
 	snapshotChunkBytes = 1 << 20
 	// snapshotChunkTimeout bounds the wait for one chunk's acknowledgement: writing 1.5 MiB
 	// takes milliseconds; a member that does not answer in this time is not installing.
-	snapshotChunkTimeout = 30 * time.Second
+	snapshotChunkTimeout = 10 * time.Second
 )
 
 var installingStatus = &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
@@ -111,6 +111,10 @@ type (
 func (a *Actor) sendSnapshot(ctx actor.Context, m *raftactor.SendSnapshot) {
 	ts := m.Message.GetSnapshot().GetMetadata().GetIndex()
 	raftPID := ctx.Sender()
+	if a.swap != nil {
+		reply(ctx, raftPID, &raftactor.SnapshotSent{To: m.To, Err: errors.New("catalogactor: this member is installing a snapshot itself")})
+		return
+	}
 	if a.closing || ts > a.applied || ts < a.compacted || ts == 0 {
 		reply(ctx, raftPID, &raftactor.SnapshotSent{To: m.To, Err: fmt.Errorf(
 			"catalogactor: no snapshot at %d: the catalog applied %d and keeps revisions from %d", ts, a.applied, a.compacted)})
@@ -155,7 +159,7 @@ func sendChunks(root *actor.RootContext, db *badger.DB, ts uint64, peer *actor.P
 		if last {
 			m.RaftMessage = raw
 		}
-		res, err := root.RequestFuture(peer, m, snapshotChunkTimeout).Result()
+		res, err := awaitOrStop(root.RequestFuture(peer, m, snapshotChunkTimeout), stop)
 		if err != nil {
 			return fmt.Errorf("catalogactor: snapshot chunk %d to %s: %w", seq, peer.GetAddress(), err)
 		}
@@ -184,6 +188,26 @@ func sendChunks(root *actor.RootContext, db *badger.DB, ts uint64, peer *actor.P
 		err = send(held, true)
 	}
 	return int(seq), total, err
+}
+
+// awaitOrStop waits for f, or until stop is closed: a node that stops does not wait out a
+// chunk's timeout. The goroutine that waits on f ends with it, within snapshotChunkTimeout.
+func awaitOrStop(f *actor.Future, stop <-chan struct{}) (any, error) {
+	type result struct {
+		res any
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := f.Result()
+		done <- result{res, err}
+	}()
+	select {
+	case r := <-done:
+		return r.res, r.err
+	case <-stop:
+		return nil, errStopping
+	}
 }
 
 func (a *Actor) snapshotSent(ctx actor.Context, m snapshotSendDone) {
@@ -215,7 +239,21 @@ func (a *Actor) snapshotChunk(ctx actor.Context, m *messages.SnapshotChunk) {
 		refuse(messages.StatusReason_UNAVAILABLE, "this member is installing another snapshot")
 		return
 	case m.GetIndex() <= a.applied:
-		refuse(messages.StatusReason_INVALID, fmt.Sprintf("this member has applied up to %d already", a.applied))
+		// The catalog holds this state already (a crash after a swap, before raft recorded the
+		// snapshot; or a snapshot raft did not take): skip the data, and at the end hand raft
+		// the snapshot message, which moves its log here.
+		a.stopInstall()
+		if m.GetLast() {
+			var rm raftpb.Message
+			if err := proto.Unmarshal(m.GetRaftMessage(), &rm); err != nil || rm.GetType() != raftpb.MessageType_MsgSnap {
+				refuse(messages.StatusReason_INVALID, "the last chunk carries no Raft snapshot message")
+				return
+			}
+			if p := ctx.Parent(); p != nil {
+				ctx.Send(p, &Installed{Message: &rm, Applied: a.applied, Compacted: a.compacted})
+			}
+		}
+		ctx.Respond(&messages.SnapshotAck{Index: m.GetIndex(), Seq: m.GetSeq()})
 		return
 	}
 	if m.GetSeq() == 0 {

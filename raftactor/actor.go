@@ -246,6 +246,9 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.changeMembers(ctx, m)
 	case *Unreachable:
 		a.n.rn.ReportUnreachable(m.ID)
+		delete(a.verified, m.ID)
+	case *InstallSnapshot:
+		a.stepMessage(m.Message)
 	case *Verified:
 		if m.Refused {
 			delete(a.verified, m.ID)
@@ -350,7 +353,7 @@ func (a *Actor) start(ctx actor.Context) {
 	// A fresh epoch at every start: proposals of an earlier boot that commit now find no caller
 	// here, and none of this boot's can be mistaken for them.
 	a.proposals = newProposals(a.cfg.MaxInflightProposals, a.cfg.ProposalTimeout, a.cfg.NodeID, uint64(time.Now().UnixNano()))
-	a.reads = newReadIndex(a.cfg.MaxReadBarriers, a.cfg.ReadTimeout, readRetryTicks*a.cfg.TickInterval)
+	a.reads = newReadIndex(a.cfg.MaxReadBarriers, a.cfg.ReadTimeout, readRetryTicks*a.cfg.TickInterval, a.proposals.self.Epoch)
 	a.pids = map[uint64]*actor.PID{}
 	a.sending = map[uint64]bool{}
 	a.members = maps.Clone(a.cfg.Members) // the parent keeps its own copy
@@ -456,6 +459,7 @@ func (a *Actor) pump(ctx actor.Context) {
 			// An installed snapshot: raft hands no entry up to its index, which the applier
 			// holds (it installed the data before raft stepped the message).
 			idx := rd.Snapshot.GetMetadata().GetIndex()
+			a.proposals.snapshotted(ctx, idx)
 			a.handed, a.applied = max(a.handed, idx), max(a.applied, idx)
 			a.log.Info("raft snapshot taken", zap.Uint64("index", idx))
 		}
@@ -508,6 +512,17 @@ func (a *Actor) backlog() uint64 {
 // node.accept). Refusals are logged at debug level: a peer that is being removed, or a client
 // that probes the port, would otherwise flood the log.
 func (a *Actor) step(m *raftpb.Message) {
+	if m.GetType() == raftpb.MessageType_MsgSnap {
+		// A snapshot's data travels between appliers, which hand raft the message once the
+		// data is installed (InstallSnapshot); one straight from the network has none.
+		a.log.Debug("raft message refused: a snapshot message from the network", zap.Uint64("from", m.GetFrom()))
+		return
+	}
+	a.stepMessage(m)
+}
+
+// stepMessage steps m if a verified member addressed it to this node.
+func (a *Actor) stepMessage(m *raftpb.Message) {
 	err := a.n.accept(m, func(id uint64) bool { _, ok := a.members[id]; return ok })
 	if err == nil && !a.verified[m.GetFrom()] {
 		err = errors.New("the node has not verified this peer's identity yet (messages.Hello)")
@@ -570,6 +585,12 @@ func (a *Actor) sendSnapshot(ctx actor.Context, m *raftpb.Message) {
 		return // raft asks again after ReportSnapshot, or once it hears from the member
 	}
 	index := max(a.applied, m.GetSnapshot().GetMetadata().GetIndex())
+	if c := a.n.confs[len(a.n.confs)-1]; index < c.index {
+		// The applier has not reached the latest configuration change, which may be the one
+		// that added this member: a snapshot without it would be refused. Raft asks again.
+		a.n.rn.ReportSnapshot(to, raft.SnapshotFailure)
+		return
+	}
 	term, err := a.n.storage.Term(index)
 	if err != nil {
 		a.log.Warn("no snapshot to send", zap.Uint64("to", to), zap.Uint64("index", index), zap.Error(err))
@@ -597,7 +618,7 @@ func (a *Actor) maybeCompact() {
 	if err != nil {
 		panic(fmt.Errorf("raftactor: compact raft log: %w", err))
 	}
-	durable := min(a.durable, last)
+	durable := min(a.durable, last, a.handed) // never past what raft has applied
 	if a.compactng || durable <= snap || a.pending != nil && !raft.IsEmptySnap(a.pending.Snapshot) {
 		// A snapshot being installed moves the log's start itself; a compaction computed from
 		// the old start and written after it would move the durable log's start backwards.

@@ -37,6 +37,11 @@ type Leader struct {
 	Self     bool
 }
 
+// InstallSnapshot is the snapshot message (MsgSnap) of a snapshot the applier installed, for
+// raft to step: the only way a snapshot reaches raft, which refuses MsgSnap from the network
+// (its data travels between appliers). Sender: the raft actor's parent, from the applier.
+type InstallSnapshot struct{ Message *raftpb.Message }
+
 // SendSnapshot asks the applier to send a member that needs one a snapshot: its state at
 // Message's snapshot index, in chunks to the applier at Address, and then Message itself (a
 // MsgSnap, with no data: the applier's chunks are the data) for that member's raft to step.

@@ -162,7 +162,7 @@ func TestReadIndexOnFollower(t *testing.T) {
 	c.settle()
 	commit := c.nodes[1].rn.BasicStatus().GetCommit()
 	now := time.Now()
-	r := newReadIndex(4, time.Second, 300*time.Millisecond)
+	r := newReadIndex(4, time.Second, 300*time.Millisecond, 42)
 	if !r.add(7, caller, now) {
 		t.Fatal("a read barrier was refused by an empty table")
 	}

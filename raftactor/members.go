@@ -50,6 +50,9 @@ type Verified struct {
 // raft stops streaming appends to it and probes it instead (raft.ReportUnreachable).
 type Unreachable struct{ ID uint64 }
 
+// While a peer is unreachable its identity counts as unchecked: the process that answers next
+// may be another one (a wiped data dir), and must say Hello first.
+
 // maxPromoteLag is how far behind the leader's log a learner may be when it is promoted: a
 // voter that far behind slows the commit of nothing, as the others make the quorum, and catches
 // up in a moment. One further behind could, with one more member down, stall the cluster.

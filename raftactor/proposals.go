@@ -115,6 +115,22 @@ func (p *proposals) overwritten(ctx actor.SenderContext, commit uint64) {
 	}
 }
 
+// snapshotted answers, with Timeout, the proposals placed at or below a snapshot this node
+// installs: the entries up to its index came in as state, not one by one, so whether a
+// proposal's entry is among them is not known here.
+func (p *proposals) snapshotted(ctx actor.SenderContext, index uint64) {
+	for p.placed.Len() > 0 && p.placed[0].index <= index {
+		at := heap.Pop(&p.placed).(placedAt)
+		w, ok := p.waiting[at.seq]
+		if !ok || w.index != at.index {
+			continue
+		}
+		delete(p.waiting, at.seq)
+		reply(ctx, w.replyTo, &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_TIMEOUT,
+			Message: "leadership changed while the write was in flight and this node caught up by a snapshot: its outcome is unknown; read the object to find out"}})
+	}
+}
+
 // expire answers the proposals past their deadline with Timeout and frees their slots. Such a
 // proposal may still commit later (a new leader may carry it): the outcome is unknown.
 func (p *proposals) expire(ctx actor.Context, now time.Time) {

@@ -36,11 +36,14 @@ type readIndex struct {
 	max        int
 	timeout    time.Duration // a barrier not confirmed within it fails
 	retryAfter time.Duration
-	next       uint64                  // the context of the next request
-	queued     []readWaiter            // not yet in a request
-	inflight   map[uint64]*readRequest // by context
-	confirmed  []readWaiter            // confirmed at index, waiting for the applier to reach it
-	waiters    int                     // queued, in flight and confirmed
+	// A request's context is epoch and a counter: a leader's late answer to a request of an
+	// earlier boot, whose counter started at 1 too, matches no request of this one.
+	epoch     uint64
+	next      uint64                  // the counter of the next request
+	queued    []readWaiter            // not yet in a request
+	inflight  map[uint64]*readRequest // by context
+	confirmed []readWaiter            // confirmed at index, waiting for the applier to reach it
+	waiters   int                     // queued, in flight and confirmed
 }
 
 type readWaiter struct {
@@ -55,8 +58,8 @@ type readRequest struct {
 	waiters []readWaiter
 }
 
-func newReadIndex(max int, timeout, retryAfter time.Duration) readIndex {
-	return readIndex{max: max, timeout: timeout, retryAfter: retryAfter, inflight: map[uint64]*readRequest{}}
+func newReadIndex(max int, timeout, retryAfter time.Duration, epoch uint64) readIndex {
+	return readIndex{max: max, timeout: timeout, retryAfter: retryAfter, epoch: epoch, inflight: map[uint64]*readRequest{}}
 }
 
 // add queues a barrier; false when the table is full.
@@ -75,7 +78,7 @@ func (r *readIndex) send(rn *raft.RawNode, now time.Time) {
 		return
 	}
 	r.next++
-	ctx := binary.BigEndian.AppendUint64(nil, r.next)
+	ctx := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), r.epoch), r.next)
 	r.inflight[r.next] = &readRequest{sent: now, waiters: r.queued}
 	r.queued = nil
 	rn.ReadIndex(ctx)
@@ -85,14 +88,15 @@ func (r *readIndex) send(rn *raft.RawNode, now time.Time) {
 // reached.
 func (r *readIndex) ready(ctx actor.SenderContext, states []raft.ReadState, applied uint64) {
 	for _, rs := range states {
-		if len(rs.RequestCtx) != 8 {
-			continue
+		if len(rs.RequestCtx) != 16 || binary.BigEndian.Uint64(rs.RequestCtx) != r.epoch {
+			continue // not this boot's
 		}
-		req, ok := r.inflight[binary.BigEndian.Uint64(rs.RequestCtx)]
+		c := binary.BigEndian.Uint64(rs.RequestCtx[8:])
+		req, ok := r.inflight[c]
 		if !ok {
 			continue // answered after a retry under another context
 		}
-		delete(r.inflight, binary.BigEndian.Uint64(rs.RequestCtx))
+		delete(r.inflight, c)
 		for _, w := range req.waiters {
 			w.index = rs.Index
 			r.confirmed = append(r.confirmed, w)
