@@ -62,8 +62,10 @@ type Config struct {
 	// it a read gets Unavailable at once. ReadTimeout is how long one may wait for it.
 	MaxReadBarriers int
 	ReadTimeout     time.Duration
-	// MaxApplyBacklog bounds entries handed to the catalog and not applied yet: beyond it the
-	// actor takes no new Ready, which stops acknowledging appends and so slows the leader.
+	// MaxApplyBacklog bounds entries handed to the catalog and not applied yet. Beyond it
+	// committed entries wait in the actor (as many again) and proposals are refused with
+	// Unavailable, while raft's messages keep flowing; beyond that the actor takes no new
+	// Ready, which stops acknowledging appends and so slows the leader.
 	MaxApplyBacklog uint64
 	// CompactAfter is how many durable entries accumulate in the Raft log before it is
 	// compacted; KeepEntries of them stay for followers that lag a little.
@@ -163,8 +165,14 @@ type Actor struct {
 	// entries of 1.5 MiB would be 24 GiB.
 	unapplied      []handedBatch
 	unappliedBytes int
-	compacted      uint64 // the catalog's oldest readable revision
-	durable        uint64 // the catalog has synced up to here
+	// held are committed batches taken from raft while the catalog's backlog is full, waiting
+	// to be handed to it, oldest first. Raft's Readys (and so its heartbeats, votes and acks)
+	// keep flowing while the catalog catches up; new proposals are refused meanwhile, and only
+	// once held is full too does the actor stop taking Readys.
+	held                   []heldBatch
+	heldEntries, heldBytes int
+	compacted              uint64 // the catalog's oldest readable revision
+	durable                uint64 // the catalog has synced up to here
 
 	jobs chan walJob // to the worker; at most one Ready and one compaction are in flight
 	// done holds the worker's results until the actor takes them; its capacity is the jobs in
@@ -179,6 +187,11 @@ type Actor struct {
 type handedBatch struct {
 	last  uint64
 	bytes int
+}
+
+type heldBatch struct {
+	committed *Committed
+	bytes     int
 }
 
 type walJob struct {
@@ -275,6 +288,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 			a.unappliedBytes -= a.unapplied[0].bytes
 			a.unapplied = a.unapplied[1:]
 		}
+		a.release(ctx)
 	case *SnapshotSent:
 		delete(a.sending, m.To)
 		status := raft.SnapshotFinish
@@ -426,6 +440,12 @@ func (a *Actor) shutdown(ctx actor.Context) {
 }
 
 func (a *Actor) propose(ctx actor.Context, m *Propose) {
+	if len(a.held) > 0 {
+		reply(ctx, m.ReplyTo, &messages.CommandResult{RequestId: m.Command.GetRequestId(), Status: &messages.Status{
+			Reason:  messages.StatusReason_UNAVAILABLE,
+			Message: fmt.Sprintf("this node's catalog is %d committed entries behind its log: the write was not proposed; retry shortly", a.heldEntries+int(a.backlog()))}})
+		return
+	}
 	id, ok := a.proposals.add(m.ReplyTo, time.Now())
 	if !ok {
 		reply(ctx, m.ReplyTo, &messages.CommandResult{RequestId: m.Command.GetRequestId(), Status: &messages.Status{
@@ -451,7 +471,7 @@ func (a *Actor) propose(ctx actor.Context, m *Propose) {
 // pump takes Readys while raft has them and the previous one is done: committed entries go to
 // the catalog at once (they are durable on a quorum already), the rest to the worker.
 func (a *Actor) pump(ctx actor.Context) {
-	for a.pending == nil && a.backlog() < a.cfg.MaxApplyBacklog && a.unappliedBytes < maxApplyBacklogBytes && a.n.rn.HasReady() {
+	for a.pending == nil && a.heldEntries < int(a.cfg.MaxApplyBacklog) && a.heldBytes < maxApplyBacklogBytes && a.n.rn.HasReady() {
 		rd := a.n.ready()
 		a.proposals.place(rd.Entries)
 		a.placeMemberChange(ctx, rd.Entries)
@@ -478,18 +498,16 @@ func (a *Actor) pump(ctx actor.Context) {
 				panic(err)
 			}
 			a.confApplied(ctx, confs)
-			ctx.Request(a.cfg.Applier, &Committed{
-				Entries: rd.CommittedEntries,
-				ReplyTo: a.proposals.committed(rd.CommittedEntries),
-			})
-			a.handed = rd.CommittedEntries[len(rd.CommittedEntries)-1].GetIndex()
-			a.proposals.overwritten(ctx, a.handed)
+			c := &Committed{Entries: rd.CommittedEntries, ReplyTo: a.proposals.committed(rd.CommittedEntries)}
+			a.proposals.overwritten(ctx, rd.CommittedEntries[len(rd.CommittedEntries)-1].GetIndex())
 			n := 0
 			for _, e := range rd.CommittedEntries {
 				n += len(e.GetData())
 			}
-			a.unapplied = append(a.unapplied, handedBatch{last: a.handed, bytes: n})
-			a.unappliedBytes += n
+			a.held = append(a.held, heldBatch{committed: c, bytes: n})
+			a.heldEntries += len(c.Entries)
+			a.heldBytes += n
+			a.release(ctx)
 		}
 		if needsPersist(rd) {
 			a.pending = &rd
@@ -497,6 +515,24 @@ func (a *Actor) pump(ctx actor.Context) {
 			return
 		}
 		a.finish(ctx, rd)
+	}
+}
+
+// release hands the held batches to the catalog while its backlog has room.
+func (a *Actor) release(ctx actor.Context) {
+	for len(a.held) > 0 && a.backlog() < a.cfg.MaxApplyBacklog && a.unappliedBytes < maxApplyBacklogBytes {
+		b := a.held[0]
+		a.held[0] = heldBatch{}
+		a.held = a.held[1:]
+		a.heldEntries -= len(b.committed.Entries)
+		a.heldBytes -= b.bytes
+		ctx.Request(a.cfg.Applier, b.committed)
+		a.handed = max(a.handed, b.committed.Entries[len(b.committed.Entries)-1].GetIndex())
+		a.unapplied = append(a.unapplied, handedBatch{last: a.handed, bytes: b.bytes})
+		a.unappliedBytes += b.bytes
+	}
+	if len(a.held) == 0 {
+		a.held = nil // let the backing array go
 	}
 }
 
