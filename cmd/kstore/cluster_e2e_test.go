@@ -205,6 +205,7 @@ func put(k *cli, name string) (uint64, string) {
 // right after a write acknowledged by another sees it (reads are linearizable by default); and
 // every member lists the same objects and applied the same history.
 func TestClusterReplicates(t *testing.T) {
+	t.Parallel() // real processes, mostly waiting: two at a time (-parallel defaults to the cores)
 	c := startCluster(t, 3)
 	var writes []acked
 	for round := range 4 {
@@ -243,6 +244,7 @@ func TestClusterReplicates(t *testing.T) {
 // endpoint list, and every acknowledged write is on every member afterwards, the restarted one
 // included. A write whose outcome the client was told is unknown may or may not be there.
 func TestClusterLeaderKilled(t *testing.T) {
+	t.Parallel() // real processes, mostly waiting: two at a time (-parallel defaults to the cores)
 	c := startCluster(t, 3)
 	k := c.cli()
 	leader := c.waitLeader(nil)
@@ -331,6 +333,7 @@ func TestClusterLeaderKilled(t *testing.T) {
 // writes; after a restart of all, every acknowledged write is on every member at its
 // resourceVersion.
 func TestClusterAllKilled(t *testing.T) {
+	t.Parallel() // real processes, mostly waiting: two at a time (-parallel defaults to the cores)
 	c := startCluster(t, 3)
 	var lines strings.Builder
 	for n := range 40 {
@@ -365,6 +368,7 @@ func TestClusterAllKilled(t *testing.T) {
 // third fail with Unavailable or Timeout within the request's timeout, while serializable reads
 // serve its local state.
 func TestClusterQuorumLost(t *testing.T) {
+	t.Parallel() // real processes, mostly waiting: two at a time (-parallel defaults to the cores)
 	c := startCluster(t, 3)
 	rv, failed := put(c.cli(), "before")
 	if failed != "" {
@@ -406,6 +410,7 @@ func TestClusterQuorumLost(t *testing.T) {
 // TestClusterWatchResumes: a watch on a member that is killed resumes on another member with
 // exactly the events it missed: no gap, no duplicate.
 func TestClusterWatchResumes(t *testing.T) {
+	t.Parallel() // real processes, mostly waiting: two at a time (-parallel defaults to the cores)
 	c := startCluster(t, 3)
 	leader := c.waitLeader(nil)
 	watched := (leader + 1) % 3 // a follower: killing it leaves the quorum
@@ -492,6 +497,7 @@ func (c *testCluster) checkSameCatalogs(live []int, rv uint64) {
 // leader's compaction point gets, on restart, a snapshot of the leader's catalog; its catalog is
 // then identical to the leader's, it goes on applying the log, and it restarts from there.
 func TestClusterFollowerInstallsSnapshot(t *testing.T) {
+	t.Parallel() // real processes, mostly waiting: two at a time (-parallel defaults to the cores)
 	c := startCluster(t, 3, "--snapshot-count", "200", "--snapshot-catchup-entries", "50", "--catalog-sync-every", "100",
 		"--log-level", "info")
 	leader := c.waitLeader(nil)
@@ -551,6 +557,7 @@ func parseMembers(t *testing.T, s string) members {
 // running, started with --join, catches up (by a snapshot) to the same catalog, is promoted,
 // and is removed: it then stops serving and exits saying it was removed.
 func TestClusterMembership(t *testing.T) {
+	t.Parallel() // real processes, mostly waiting: two at a time (-parallel defaults to the cores)
 	c := startCluster(t, 3)
 	k := c.cli()
 	for n := range 20 {
@@ -621,6 +628,7 @@ func TestClusterMembership(t *testing.T) {
 // is refused by its peers, which say why, and exits non-zero saying to remove and add it; the
 // cluster's data is unchanged. Removed and added again, with the wiped data dir, it works.
 func TestClusterWipedMember(t *testing.T) {
+	t.Parallel() // real processes, mostly waiting: two at a time (-parallel defaults to the cores)
 	c := startCluster(t, 3)
 	k := c.cli()
 	for n := range 10 {
@@ -669,6 +677,7 @@ func TestClusterWipedMember(t *testing.T) {
 // TestClusterInitialClusterMismatch: a member restarted with an --initial-cluster other than the
 // one its data dir was made with does not start, and says why.
 func TestClusterInitialClusterMismatch(t *testing.T) {
+	t.Parallel() // real processes, mostly waiting: two at a time (-parallel defaults to the cores)
 	c := startCluster(t, 3)
 	c.kill(2)
 	s := exec.Command(c.bin, "serve", "--data-dir", c.dirs[2], "--listen", c.addrs[2], "--node-id", "3",
