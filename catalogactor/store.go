@@ -369,26 +369,8 @@ func openDurable(db *badger.DB, applied uint64, log *zap.Logger) (uint64, error)
 
 // writeDurable replaces the durable-point file, durably.
 func writeDurable(path string, index uint64) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("catalogactor: write %s: %w", tmp, err)
-	}
-	_, err = f.Write(u64(index))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncFile(filepath.Dir(path))
-	}
-	if err != nil {
-		return fmt.Errorf("catalogactor: write durable point %d to %s: %w", index, path, err)
+	if err := writeFileDurably(path, u64(index)); err != nil {
+		return fmt.Errorf("catalogactor: durable point %d: %w", index, err)
 	}
 	return nil
 }
