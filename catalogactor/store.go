@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -189,6 +190,11 @@ const DefaultMemTableSize = 64 << 20
 // OpenStore opens (creating when missing) the catalog's Badger database in managed mode. Badger
 // takes a lock on the directory: a second process opening it fails.
 func OpenStore(o StoreOptions) (*badger.DB, error) {
+	if !o.InMemory {
+		if err := removeEmptyMemtables(o.Dir, o.Logger); err != nil {
+			return nil, err
+		}
+	}
 	opts := badger.DefaultOptions(o.Dir).
 		WithLogger(badgerLogger{o.Logger.Sugar()}).
 		// The Raft log is the durable record; Badger is synced when the Raft log is compacted.
@@ -395,4 +401,42 @@ func gcValueLog(db *badger.DB, stop <-chan struct{}) (int, error) {
 			return n, err
 		}
 	}
+}
+
+// removeEmptyMemtables removes the memtable logs (*.mem) of zero bytes in dir. Badger creates a
+// memtable's log when it rotates to it and sizes it in a second step; a power loss between the
+// two can leave the file's directory entry on disk with no content. Badger (v4.9.6,
+// openMemTables) then fails to open at every start ("while opening fid: N err: Create a new
+// file"). Such a log holds no entry, and whatever the catalog wrote after its durable point is
+// applied again from the Raft log anyway.
+func removeEmptyMemtables(dir string, log *zap.Logger) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("catalogactor: read %s: %w", dir, err)
+	}
+	removed := false
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".mem") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() != 0 {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("catalogactor: remove the empty memtable log %s: %w", path, err)
+		}
+		if log != nil {
+			log.Warn("removed an empty memtable log a power loss left behind", zap.String("file", path))
+		}
+		removed = true
+	}
+	if removed {
+		return syncFile(dir)
+	}
+	return nil
 }
