@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,6 +174,14 @@ func call[T interface {
 		}
 		i := (first + try) % n
 		pid := c.endpoints[i]
+		if try > 0 && !listening(pid.GetAddress(), min(left, probeTimeout)) {
+			// After a failure, an endpoint whose port refuses connections (its process died)
+			// gets nothing: protoactor would hold the request while it redials, past the
+			// deadline, and a write would end with an unknown outcome though nothing was sent.
+			lastErr = messages.Errorf(messages.StatusReason_UNAVAILABLE, "no kstore node listens at %s: nothing was sent there", pid.GetAddress())
+			c.current.CompareAndSwap(int64(i), int64((i+1)%n))
+			continue
+		}
 		wait := left
 		if !write {
 			wait = min(left, slice)
@@ -201,6 +210,23 @@ func call[T interface {
 	}
 	// The deadline passed (or ctx ended) before anything was sent.
 	return zero, messages.Errorf(messages.StatusReason_TIMEOUT, "the deadline passed before the request was sent to kstore: nothing was sent")
+}
+
+// probeTimeout bounds the TCP connect that checks, before a retry, that an endpoint listens.
+const probeTimeout = 500 * time.Millisecond
+
+// listening reports whether something accepts TCP connections at addr. An address that is not
+// host:port (a PID in this process) counts as listening.
+func listening(addr string, timeout time.Duration) bool {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return true
+	}
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // exhausted is the error of a request no endpoint served before the deadline: the last
