@@ -222,9 +222,7 @@ func (a *nodeActor) hello(ctx actor.Context, m *messages.Hello) {
 	refuse := func(msg string) {
 		a.log.Error("peer refused", zap.Uint64("peer", id), zap.String("address", from.GetAddress()), zap.String("reason", msg))
 		ctx.Request(from, &messages.MemberRefused{Status: &messages.Status{Reason: messages.StatusReason_INVALID, Message: msg}})
-		if a.ms.checked[id] {
-			delete(a.ms.checked, id)
-		}
+		delete(a.ms.checked, id)
 		ctx.Send(a.kids.raft, &raftactor.Verified{ID: id, Refused: true})
 	}
 	known, ok := a.ms.book.Peers[id]

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"go.etcd.io/raft/v3"
-	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/kstore/kstore/messages"
 )
@@ -194,6 +192,4 @@ func TestReadIndexOnFollower(t *testing.T) {
 	if r.waiters != 0 {
 		t.Fatalf("%d barriers still counted", r.waiters)
 	}
-	_ = raft.StateLeader
-	_ = raftpb.MessageType_MsgApp
 }
