@@ -2707,6 +2707,136 @@ func (x *HashKVResult) GetStatus() *Status {
 	return nil
 }
 
+// ClusterInfoRequest asks a node how a process joins the protoactor cluster the node is a member
+// of, so that a client given only members' --listen addresses (kstore controllers
+// --cluster-seeds) can become a cluster client and reach the store by kind and identity from
+// then on. Receiver: the node actor "kstore". Reply: ClusterInfo. Failure reason: NotFound (the
+// node is in no actor cluster).
+type ClusterInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterInfoRequest) Reset() {
+	*x = ClusterInfoRequest{}
+	mi := &file_messages_kstore_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterInfoRequest) ProtoMessage() {}
+
+func (x *ClusterInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterInfoRequest.ProtoReflect.Descriptor instead.
+func (*ClusterInfoRequest) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{30}
+}
+
+type ClusterInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the cluster's name (serve --cluster-name).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// provider is the membership provider: automanaged, consul, etcd or kubernetes.
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// endpoints are what a client's provider needs: for automanaged, every member's health
+	// endpoint (host:port); for consul the agent's address; for etcd its client URLs.
+	Endpoints []string `protobuf:"bytes,3,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// kind and identity reach the store: cluster.Request(identity, kind, msg).
+	Kind          string  `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Identity      string  `protobuf:"bytes,5,opt,name=identity,proto3" json:"identity,omitempty"`
+	Status        *Status `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterInfo) Reset() {
+	*x = ClusterInfo{}
+	mi := &file_messages_kstore_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterInfo) ProtoMessage() {}
+
+func (x *ClusterInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterInfo.ProtoReflect.Descriptor instead.
+func (*ClusterInfo) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ClusterInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClusterInfo) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *ClusterInfo) GetEndpoints() []string {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *ClusterInfo) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ClusterInfo) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *ClusterInfo) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
 var File_messages_kstore_proto protoreflect.FileDescriptor
 
 const file_messages_kstore_proto_rawDesc = "" +
@@ -2878,7 +3008,15 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\x04R\x04from\x12\x12\n" +
 	"\x04hash\x18\x04 \x01(\tR\x04hash\x12)\n" +
-	"\x06status\x18\x05 \x01(\v2\x11.kstore.v1.StatusR\x06status*s\n" +
+	"\x06status\x18\x05 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\x14\n" +
+	"\x12ClusterInfoRequest\"\xb6\x01\n" +
+	"\vClusterInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x1c\n" +
+	"\tendpoints\x18\x03 \x03(\tR\tendpoints\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x1a\n" +
+	"\bidentity\x18\x05 \x01(\tR\bidentity\x12)\n" +
+	"\x06status\x18\x06 \x01(\v2\x11.kstore.v1.StatusR\x06status*s\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOPERATOR\x10\x01\x12\x0e\n" +
@@ -2950,46 +3088,48 @@ func file_messages_kstore_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_kstore_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_messages_kstore_proto_goTypes = []any{
-	(Reason)(0),            // 0: kstore.v1.Reason
-	(CommandKind)(0),       // 1: kstore.v1.CommandKind
-	(Consistency)(0),       // 2: kstore.v1.Consistency
-	(PatchType)(0),         // 3: kstore.v1.PatchType
-	(ResourceOp)(0),        // 4: kstore.v1.ResourceOp
-	(StatusReason)(0),      // 5: kstore.v1.StatusReason
-	(MemberOp)(0),          // 6: kstore.v1.MemberOp
-	(EventType)(0),         // 7: kstore.v1.EventType
-	(*ResourceKey)(nil),    // 8: kstore.v1.ResourceKey
-	(*Status)(nil),         // 9: kstore.v1.Status
-	(*Command)(nil),        // 10: kstore.v1.Command
-	(*CommandResult)(nil),  // 11: kstore.v1.CommandResult
-	(*GetRequest)(nil),     // 12: kstore.v1.GetRequest
-	(*GetResult)(nil),      // 13: kstore.v1.GetResult
-	(*ListRequest)(nil),    // 14: kstore.v1.ListRequest
-	(*ListResult)(nil),     // 15: kstore.v1.ListResult
-	(*StatusRequest)(nil),  // 16: kstore.v1.StatusRequest
-	(*NodeStatus)(nil),     // 17: kstore.v1.NodeStatus
-	(*Member)(nil),         // 18: kstore.v1.Member
-	(*Forwarded)(nil),      // 19: kstore.v1.Forwarded
-	(*MemberRequest)(nil),  // 20: kstore.v1.MemberRequest
-	(*MemberResult)(nil),   // 21: kstore.v1.MemberResult
-	(*MemberContext)(nil),  // 22: kstore.v1.MemberContext
-	(*Hello)(nil),          // 23: kstore.v1.Hello
-	(*HelloAck)(nil),       // 24: kstore.v1.HelloAck
-	(*MemberRefused)(nil),  // 25: kstore.v1.MemberRefused
-	(*WatchRequest)(nil),   // 26: kstore.v1.WatchRequest
-	(*WatchCredit)(nil),    // 27: kstore.v1.WatchCredit
-	(*WatchCancel)(nil),    // 28: kstore.v1.WatchCancel
-	(*WatchEvent)(nil),     // 29: kstore.v1.WatchEvent
-	(*WatchEvents)(nil),    // 30: kstore.v1.WatchEvents
-	(*WatchStream)(nil),    // 31: kstore.v1.WatchStream
-	(*WatchDelivery)(nil),  // 32: kstore.v1.WatchDelivery
-	(*WatchStreamAck)(nil), // 33: kstore.v1.WatchStreamAck
-	(*SnapshotChunk)(nil),  // 34: kstore.v1.SnapshotChunk
-	(*SnapshotAck)(nil),    // 35: kstore.v1.SnapshotAck
-	(*HashKVRequest)(nil),  // 36: kstore.v1.HashKVRequest
-	(*HashKVResult)(nil),   // 37: kstore.v1.HashKVResult
+	(Reason)(0),                // 0: kstore.v1.Reason
+	(CommandKind)(0),           // 1: kstore.v1.CommandKind
+	(Consistency)(0),           // 2: kstore.v1.Consistency
+	(PatchType)(0),             // 3: kstore.v1.PatchType
+	(ResourceOp)(0),            // 4: kstore.v1.ResourceOp
+	(StatusReason)(0),          // 5: kstore.v1.StatusReason
+	(MemberOp)(0),              // 6: kstore.v1.MemberOp
+	(EventType)(0),             // 7: kstore.v1.EventType
+	(*ResourceKey)(nil),        // 8: kstore.v1.ResourceKey
+	(*Status)(nil),             // 9: kstore.v1.Status
+	(*Command)(nil),            // 10: kstore.v1.Command
+	(*CommandResult)(nil),      // 11: kstore.v1.CommandResult
+	(*GetRequest)(nil),         // 12: kstore.v1.GetRequest
+	(*GetResult)(nil),          // 13: kstore.v1.GetResult
+	(*ListRequest)(nil),        // 14: kstore.v1.ListRequest
+	(*ListResult)(nil),         // 15: kstore.v1.ListResult
+	(*StatusRequest)(nil),      // 16: kstore.v1.StatusRequest
+	(*NodeStatus)(nil),         // 17: kstore.v1.NodeStatus
+	(*Member)(nil),             // 18: kstore.v1.Member
+	(*Forwarded)(nil),          // 19: kstore.v1.Forwarded
+	(*MemberRequest)(nil),      // 20: kstore.v1.MemberRequest
+	(*MemberResult)(nil),       // 21: kstore.v1.MemberResult
+	(*MemberContext)(nil),      // 22: kstore.v1.MemberContext
+	(*Hello)(nil),              // 23: kstore.v1.Hello
+	(*HelloAck)(nil),           // 24: kstore.v1.HelloAck
+	(*MemberRefused)(nil),      // 25: kstore.v1.MemberRefused
+	(*WatchRequest)(nil),       // 26: kstore.v1.WatchRequest
+	(*WatchCredit)(nil),        // 27: kstore.v1.WatchCredit
+	(*WatchCancel)(nil),        // 28: kstore.v1.WatchCancel
+	(*WatchEvent)(nil),         // 29: kstore.v1.WatchEvent
+	(*WatchEvents)(nil),        // 30: kstore.v1.WatchEvents
+	(*WatchStream)(nil),        // 31: kstore.v1.WatchStream
+	(*WatchDelivery)(nil),      // 32: kstore.v1.WatchDelivery
+	(*WatchStreamAck)(nil),     // 33: kstore.v1.WatchStreamAck
+	(*SnapshotChunk)(nil),      // 34: kstore.v1.SnapshotChunk
+	(*SnapshotAck)(nil),        // 35: kstore.v1.SnapshotAck
+	(*HashKVRequest)(nil),      // 36: kstore.v1.HashKVRequest
+	(*HashKVResult)(nil),       // 37: kstore.v1.HashKVResult
+	(*ClusterInfoRequest)(nil), // 38: kstore.v1.ClusterInfoRequest
+	(*ClusterInfo)(nil),        // 39: kstore.v1.ClusterInfo
 }
 var file_messages_kstore_proto_depIdxs = []int32{
 	5,  // 0: kstore.v1.Status.reason:type_name -> kstore.v1.StatusReason
@@ -3022,11 +3162,12 @@ var file_messages_kstore_proto_depIdxs = []int32{
 	32, // 27: kstore.v1.WatchStream.deliveries:type_name -> kstore.v1.WatchDelivery
 	9,  // 28: kstore.v1.SnapshotAck.status:type_name -> kstore.v1.Status
 	9,  // 29: kstore.v1.HashKVResult.status:type_name -> kstore.v1.Status
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	9,  // 30: kstore.v1.ClusterInfo.status:type_name -> kstore.v1.Status
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_messages_kstore_proto_init() }
@@ -3040,7 +3181,7 @@ func file_messages_kstore_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_kstore_proto_rawDesc), len(file_messages_kstore_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
