@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kstore/kstore/catalogactor"
+	"github.com/kstore/kstore/cluster"
 	"github.com/kstore/kstore/messages"
 	"github.com/kstore/kstore/raftactor"
 	"github.com/kstore/kstore/watcheractor"
@@ -60,6 +61,12 @@ type Config struct {
 	// refused below it and the node does not start below it. 0 takes DefaultDiskReserve;
 	// negative turns the reserve off.
 	DiskReserve int64
+	// Cluster, when set, makes the node a member of a protoactor cluster (Start only): other
+	// processes reach it as cluster.Identity of kind cluster.Kind (see package cluster), and a
+	// ClusterInfoRequest tells a client how to join. Cluster.NodeActor is set to Name.
+	Cluster *cluster.Config
+	// Audit, when set, gets one info line per command the node applies (catalogactor.Config.Audit).
+	Audit *zap.Logger
 }
 
 // LogCompaction: the catalog syncs Badger every SyncEvery applied entries; once CompactAfter
@@ -111,7 +118,18 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	sys, err := NewSystem(cfg.Listen, cfg.Logger)
+	var start cluster.Starter
+	if cfg.Cluster != nil {
+		cc := *cfg.Cluster
+		cc.NodeActor = cfg.Name
+		peers, err := knownPeers(cfg)
+		if err != nil {
+			unlock(lock)
+			return nil, err
+		}
+		start = cluster.Member(cc, peers)
+	}
+	sys, err := NewSystemWith(cfg.Listen, cfg.Logger, start)
 	if err != nil {
 		unlock(lock)
 		return nil, err
@@ -128,6 +146,38 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.own = sys
 	return n, nil
+}
+
+// knownPeers are the addresses of the other members this node knows of before its actor system
+// starts: its data dir's peers (peers.json), or, for a new one, --initial-cluster or --join.
+// The cluster provider of a member polls these; a member added later is found by the others
+// when they next start (the store identity forwards to its own member, so members that
+// disagree on the topology still each serve).
+func knownPeers(cfg Config) ([]string, error) {
+	book, err := loadPeers(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	removed := map[uint64]bool{}
+	for _, id := range book.Removed {
+		removed[id] = true
+	}
+	addrs := map[string]bool{}
+	for id, p := range book.Peers {
+		if !removed[id] && id != cfg.NodeID {
+			addrs[p.Address] = true
+		}
+	}
+	for id, a := range cfg.InitialCluster {
+		if !removed[id] && id != cfg.NodeID {
+			addrs[a] = true
+		}
+	}
+	for _, a := range cfg.Join {
+		addrs[a] = true
+	}
+	delete(addrs, cfg.Listen)
+	return slices.Sorted(maps.Keys(addrs)), nil
 }
 
 // Spawn runs a node inside an existing actor system: a library user's own system, with or
@@ -207,13 +257,14 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 			name:    cfg.Name,
 			members: maps.Clone(members),
 			ms:      ms,
+			cluster: cfg.Cluster,
 			log:     log,
 			fail:    fail,
 			disk:    &diskSpace{dir: cfg.DataDir, reserve: reserve},
 			watch:   watcheractor.NewHub(cfg.Watch),
 			catalog: func(watch *actor.PID) *actor.Props {
 				return catalogactor.New(catalogactor.Config{DB: db, Watchers: watch, Logger: log, HistoryRevisions: cfg.HistoryRevisions,
-					SyncEvery: cfg.LogCompaction.SyncEvery, NodeID: cfg.NodeID, Store: store})
+					SyncEvery: cfg.LogCompaction.SyncEvery, NodeID: cfg.NodeID, Store: store, Audit: cfg.Audit})
 			},
 			raft: func(catalog *actor.PID) *actor.Props {
 				c := rcfg

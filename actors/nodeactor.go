@@ -1,13 +1,17 @@
 package actors
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
 	"github.com/kstore/kstore/catalogactor"
+	"github.com/kstore/kstore/cluster"
 	"github.com/kstore/kstore/messages"
 	"github.com/kstore/kstore/raftactor"
 	"github.com/kstore/kstore/watcheractor"
@@ -55,7 +59,9 @@ type nodeActor struct {
 	// connection broke) since raft last named them leader.
 	down map[uint64]bool
 	// ms is what this node knows of the members and their identities (members.go).
-	ms        *membership
+	ms *membership
+	// cluster is the actor cluster the node is a member of (nil: none), for ClusterInfoRequest.
+	cluster   *cluster.Config
 	helloStop chan struct{}
 	helloDone chan struct{}
 }
@@ -213,6 +219,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		ctx.Forward(a.kids.raft)
 	case *messages.HashKVRequest:
 		ctx.Forward(a.kids.catalog)
+	case *messages.ClusterInfoRequest:
+		ctx.Respond(a.clusterInfo())
 	case *catalogactor.Installed:
 		// The catalog holds the snapshot's state: raft learns how far it reaches, then steps
 		// the snapshot message, which moves its log to the same index.
@@ -246,6 +254,26 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			a.fail(fmt.Errorf("kstore: the node actor %s was stopped from outside the node's own shutdown", ctx.Self().GetId()))
 		}
 	}
+}
+
+// clusterInfo tells a client how to join the actor cluster. With the automanaged provider the
+// endpoints are the health addresses of the members as this node knows them now, so a client
+// also finds the members added since the others started.
+func (a *nodeActor) clusterInfo() *messages.ClusterInfo {
+	if a.cluster == nil {
+		return &messages.ClusterInfo{Status: &messages.Status{Reason: messages.StatusReason_NOT_FOUND,
+			Message: "this kstore node is in no actor cluster: reach it by address (--endpoints)"}}
+	}
+	info := &messages.ClusterInfo{Name: cmp.Or(a.cluster.Name, cluster.DefaultName), Provider: cmp.Or(a.cluster.Provider, cluster.Automanaged),
+		Endpoints: a.cluster.Endpoints, Kind: cluster.Kind, Identity: cluster.Identity}
+	if info.Provider == cluster.Automanaged && len(info.Endpoints) == 0 {
+		for _, id := range slices.Sorted(maps.Keys(a.members)) {
+			if h, err := cluster.HealthAddress(a.members[id]); err == nil {
+				info.Endpoints = append(info.Endpoints, h)
+			}
+		}
+	}
+	return info
 }
 
 // command proposes a write where this node leads, and forwards it to the leader otherwise. A
@@ -325,7 +353,7 @@ func (a *nodeActor) readIndexed(ctx actor.Context, m *raftactor.ReadIndexed) {
 func needsReply(m any) bool {
 	switch m.(type) {
 	case *messages.GetRequest, *messages.ListRequest, *messages.WatchRequest, *messages.StatusRequest, *messages.HashKVRequest,
-		*messages.MemberRequest:
+		*messages.MemberRequest, *messages.ClusterInfoRequest:
 		return true
 	}
 	return false

@@ -9,6 +9,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
+
+	"github.com/kstore/kstore/cluster"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 	"google.golang.org/grpc"
@@ -32,11 +34,18 @@ type System struct {
 	*actor.ActorSystem
 	Remote *remote.Remote
 	guard  *guard // filters what other processes send (guard.go); Protect adds to it
+	leave  func() // leaves the actor cluster, when the system is in one (NewSystemWith)
 }
 
 // NewSystem starts an actor system listening on listen ("host:port"; port 0 picks a free one).
 // Its protoactor logs go to logger at warn and above.
 func NewSystem(listen string, logger *zap.Logger) (*System, error) {
+	return NewSystemWith(listen, logger, nil)
+}
+
+// NewSystemWith is NewSystem with remote started by start (cluster.Member or cluster.Client,
+// which start it as part of a protoactor cluster) instead of on its own; nil is NewSystem.
+func NewSystemWith(listen string, logger *zap.Logger, start cluster.Starter) (*System, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("actors: listen address %q: %w (give host:port, e.g. 127.0.0.1:7450)", listen, err)
@@ -62,14 +71,27 @@ func NewSystem(listen string, logger *zap.Logger) (*System, error) {
 		return slog.New(debugOnly{zapslog.NewHandler(logger.Core(), zapslog.WithName("protoactor"))})
 	}))
 	g := newGuard(sys, logger)
-	r := remote.NewRemote(sys, remote.Configure(host, port,
+	rc := remote.Configure(host, port,
 		remote.WithServerOptions(grpc.MaxRecvMsgSize(maxMessageBytes),
 			grpc.ChainStreamInterceptor(g.stream), grpc.ChainUnaryInterceptor(g.unary)),
 		remote.WithDialOptions(append([]grpc.DialOption{
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
 		}, endpointDialOptions()...)...),
-	))
+	)
+	if start != nil {
+		r, leave, err := start(sys, rc)
+		if err != nil {
+			if r != nil {
+				(&System{ActorSystem: sys, Remote: r, guard: g, leave: leave}).Close()
+			} else {
+				sys.Shutdown()
+			}
+			return nil, err
+		}
+		return &System{ActorSystem: sys, Remote: r, guard: g, leave: leave}, nil
+	}
+	r := remote.NewRemote(sys, rc)
 	if err := startRemote(r); err != nil {
 		sys.Shutdown()
 		return nil, fmt.Errorf("actors: cannot listen on %s: %w", listen, err)
@@ -90,8 +112,9 @@ func startRemote(r *remote.Remote) (err error) {
 // Address is the host:port other systems reach this one at.
 func (s *System) Address() string { return s.ActorSystem.Address() }
 
-// Close stops remote (releasing the port and every connection) and the actor system. Stop your
-// actors first: shutting a system down stops none of them.
+// Close leaves the actor cluster, if the system is in one, stops remote (releasing the port and
+// every connection) and the actor system. Stop your actors first: shutting a system down stops
+// none of them.
 //
 // It does not call protoactor's graceful Remote.Shutdown: that one clears the endpoint manager's
 // connection table while connection-loss events may still be reading it (a data race, and a nil
@@ -99,6 +122,9 @@ func (s *System) Address() string { return s.ActorSystem.Address() }
 // incoming message can open a connection any more (one arriving after the endpoint actors are
 // gone panics inside protoactor), then the endpoint actors, which close the outgoing connections.
 func (s *System) Close() {
+	if s.leave != nil {
+		s.leave()
+	}
 	s.Remote.Shutdown(false)
 	root := s.ActorSystem.Root
 	for _, name := range []string{"EndpointSupervisor", "activator"} {
