@@ -28,6 +28,7 @@ const DefaultTimeout = 5 * time.Second
 type Client struct {
 	root      *actor.RootContext
 	endpoints []*actor.PID
+	store     *storeIdentity // instead of endpoints, for a client of the actor cluster (NewClusterClient)
 	timeout   time.Duration
 	current   atomic.Int64 // the endpoint that answered last
 
@@ -73,9 +74,51 @@ func NewClientPIDs(system *actor.ActorSystem, pids []*actor.PID, timeout time.Du
 
 // Future sends msg to the current endpoint and returns the future of its reply, for an actor
 // to await without blocking its Receive (ctx.ReenterAfter or Future.PipeTo). Turn the reply into
-// a result with Reply.
+// a result with Reply. A cluster client sends to the store identity's cached activation; when
+// none is cached the future fails at once with a dead letter (Unavailable through Reply), and
+// the client's blocking methods, which look the identity up, are the way to go on.
 func (c *Client) Future(msg proto.Message) *actor.Future {
+	if c.store != nil {
+		pid := c.store.cached()
+		if pid == nil {
+			pid = actor.NewPID(c.root.ActorSystem().Address(), "kstore-store-identity-not-cached")
+		}
+		return c.root.RequestFuture(pid, msg, c.timeout)
+	}
 	return c.root.RequestFuture(c.endpoints[int(c.current.Load())%len(c.endpoints)], msg, c.timeout)
+}
+
+// attempts is how many attempts make one round: one per endpoint, or clusterAttempts.
+func (c *Client) attempts() int {
+	if c.store != nil {
+		return clusterAttempts
+	}
+	return len(c.endpoints)
+}
+
+// target is where attempt i goes: endpoint i, or the store identity's activation, looked up
+// within wait.
+func (c *Client) target(i int, wait time.Duration) (*actor.PID, error) {
+	if c.store != nil {
+		return c.store.resolve(wait)
+	}
+	return c.endpoints[i%len(c.endpoints)], nil
+}
+
+// unreached notes that pid did not answer (dead letter, silence, a port that refuses): a
+// cluster client looks the identity up again next time.
+func (c *Client) unreached(pid *actor.PID) {
+	if c.store != nil {
+		c.store.forget(pid)
+	}
+}
+
+// where names what the client talks to, for messages.
+func (c *Client) where() string {
+	if c.store != nil {
+		return c.store.String()
+	}
+	return endpointList(c.endpoints)
 }
 
 // Reply turns what a future delivered into the typed reply and an error: the reply's status as
@@ -154,7 +197,7 @@ func call[T interface {
 	if _, change := msg.(*messages.MemberRequest); change {
 		write = true // not sent again after a timeout: its outcome is unknown
 	}
-	n := len(c.endpoints)
+	n := c.attempts()
 	slice := max(time.Until(deadline)/time.Duration(n), minAttemptTimeout)
 	first := int(c.current.Load()) % n
 	backoff := firstRoundBackoff
@@ -173,12 +216,17 @@ func call[T interface {
 			break
 		}
 		i := (first + try) % n
-		pid := c.endpoints[i]
+		pid, err := c.target(i, left)
+		if err != nil {
+			lastErr = err // nothing was sent
+			continue
+		}
 		if try > 0 && !listening(pid.GetAddress(), min(left, probeTimeout)) {
 			// After a failure, an endpoint whose port refuses connections (its process died)
 			// gets nothing: protoactor would hold the request while it redials, past the
 			// deadline, and a write would end with an unknown outcome though nothing was sent.
 			lastErr = messages.Errorf(messages.StatusReason_UNAVAILABLE, "no kstore node listens at %s: nothing was sent there", pid.GetAddress())
+			c.unreached(pid)
 			c.current.CompareAndSwap(int64(i), int64((i+1)%n))
 			continue
 		}
@@ -186,7 +234,14 @@ func call[T interface {
 		if !write {
 			wait = min(left, slice)
 		}
-		res, err := c.root.RequestFuture(pid, msg, wait).Result()
+		res, err := await(ctx, c.root, c.root.RequestFuture(pid, msg, wait))
+		if ctx.Err() != nil && err == errCancelled {
+			if write {
+				return zero, messages.Errorf(messages.StatusReason_TIMEOUT,
+					"the write was sent to %s and cancelled (%v) before its answer: its outcome is unknown; read the object to find out", pid.GetAddress(), ctx.Err())
+			}
+			return zero, messages.Errorf(messages.StatusReason_TIMEOUT, "the request was cancelled: %v", ctx.Err())
+		}
 		if err == nil {
 			r, err := Reply[T](res, nil)
 			if !messages.IsUnavailable(err) {
@@ -196,6 +251,7 @@ func call[T interface {
 			lastErr = err
 		} else {
 			lastErr = transportError(err, pid.GetAddress(), write)
+			c.unreached(pid)
 			if errors.Is(err, actor.ErrTimeout) && write {
 				c.current.CompareAndSwap(int64(i), int64((i+1)%n))
 				return zero, lastErr
@@ -206,10 +262,40 @@ func call[T interface {
 		c.current.CompareAndSwap(int64(i), int64((i+1)%n))
 	}
 	if lastErr != nil {
-		return zero, exhausted(lastErr, c.endpoints, write)
+		return zero, exhausted(lastErr, c, write)
 	}
 	// The deadline passed (or ctx ended) before anything was sent.
 	return zero, messages.Errorf(messages.StatusReason_TIMEOUT, "the deadline passed before the request was sent to kstore: nothing was sent")
+}
+
+// errCancelled is await's error when the caller's context ended first.
+var errCancelled = errors.New("actors: cancelled")
+
+// await waits for f's reply or for ctx to end, whichever comes first. A context that cannot end
+// costs nothing; one that can costs a goroutine that lives until the future completes: when ctx
+// ends first, await completes the future itself (a future takes the first message sent to it
+// as its result), so the goroutine ends with the call.
+func await(ctx context.Context, root *actor.RootContext, f *actor.Future) (any, error) {
+	if ctx.Done() == nil {
+		return f.Result()
+	}
+	type reply struct {
+		res any
+		err error
+	}
+	ch := make(chan reply, 1)
+	go func() {
+		res, err := f.Result()
+		ch <- reply{res, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.res, r.err
+	case <-ctx.Done():
+		root.Send(f.PID(), errCancelled)
+		<-ch
+		return nil, errCancelled
+	}
 }
 
 // probeTimeout bounds the TCP connect that checks, before a retry, that an endpoint listens.
@@ -233,12 +319,12 @@ func listening(addr string, timeout time.Duration) bool {
 // attempt's reason and message, and the endpoints tried. A write ends here only when every
 // attempt was refused or reached nobody (one not answered in time ends the call at once), so it
 // did not take effect.
-func exhausted(last error, endpoints []*actor.PID, write bool) error {
+func exhausted(last error, c *Client, write bool) error {
 	var e *messages.Error
-	if len(endpoints) == 1 || !errors.As(last, &e) {
+	if c.attempts() == 1 || !errors.As(last, &e) {
 		return last
 	}
-	msg := fmt.Sprintf("no kstore node at %s served the request before the deadline; the last attempt: %s", endpointList(endpoints), e.Message)
+	msg := fmt.Sprintf("no kstore node at %s served the request before the deadline; the last attempt: %s", c.where(), e.Message)
 	if write {
 		msg += " (the write did not take effect: retry it)"
 	}
@@ -249,7 +335,7 @@ func exhausted(last error, endpoints []*actor.PID, write bool) error {
 // first answer) waits before the next endpoint is tried: a slice of the timeout, so a silent
 // endpoint costs one slice of the budget, not all of it.
 func (c *Client) attemptTimeout() time.Duration {
-	return min(c.timeout, max(c.timeout/time.Duration(len(c.endpoints)), minAttemptTimeout))
+	return min(c.timeout, max(c.timeout/time.Duration(c.attempts()), minAttemptTimeout))
 }
 
 // sleepCtx waits for d or until ctx ends, and reports whether ctx is still live.
@@ -339,4 +425,9 @@ func (c *Client) Status(ctx context.Context) (*messages.NodeStatus, error) {
 	return call[*messages.NodeStatus](ctx, c, &messages.StatusRequest{})
 }
 
-func (c *Client) String() string { return fmt.Sprintf("kstore client of %v", c.endpoints) }
+func (c *Client) String() string {
+	if c.store != nil {
+		return "kstore client of " + c.store.String()
+	}
+	return fmt.Sprintf("kstore client of %v", c.endpoints)
+}

@@ -111,6 +111,13 @@ type (
 	refill       struct{} // the caller may have taken events: grant more
 	resumeNow    struct{ attempt int }
 	watcherEnded struct{ watchID string }
+	// resolved is a cluster client's lookup of the store identity for an attempt.
+	resolved struct {
+		attempt int
+		pid     *actor.PID
+		err     error
+		req     *messages.WatchRequest
+	}
 )
 
 // subscriberDispatcher runs a mailbox on its sender's goroutine, a few hundred messages a turn.
@@ -127,6 +134,7 @@ type subscriber struct {
 	req         *messages.WatchRequest
 	bookmarks   bool // the caller wants periodic bookmarks
 	endpoint    int
+	target      *actor.PID // where this attempt's WatchRequest went (nil while a cluster lookup runs)
 
 	attempt  int
 	watchID  string     // this attempt's; "" between attempts, when stragglers are ignored
@@ -208,7 +216,7 @@ func (s *subscriber) Receive(ctx actor.Context) {
 		// The WatchRequest reached no node actor (a local one stopped, a remote address that
 		// refuses connections). The only request a subscriber sends is its WatchRequest; one of
 		// an earlier attempt names another target (a local dead letter names none).
-		if s.awaitingHello() && (m.GetTarget() == nil || m.GetTarget().Equal(s.endpointPID())) {
+		if s.awaitingHello() && s.target != nil && (m.GetTarget() == nil || m.GetTarget().Equal(s.target)) {
 			s.broken(ctx, "no kstore node at "+s.endpointPID().GetAddress())
 		}
 	case *actor.ReceiveTimeout:
@@ -219,6 +227,16 @@ func (s *subscriber) Receive(ctx actor.Context) {
 		if m.attempt == s.attempt && !s.finished {
 			s.start(ctx)
 		}
+	case resolved:
+		if m.attempt != s.attempt || s.finished || !s.awaitingHello() {
+			return
+		}
+		if m.err != nil {
+			s.retry(ctx, m.err.Error(), messages.StatusReason_UNAVAILABLE)
+			return
+		}
+		s.target = m.pid
+		ctx.Request(s.target, m.req)
 	case *actor.Stopping:
 		s.cancelWatcher(ctx)
 		s.finish(nil)
@@ -260,16 +278,26 @@ func (s *subscriber) start(ctx actor.Context) {
 		req.ResourceVersion, req.InitialEvents, req.InitialAfter = s.lastRV, false, nil
 	}
 	s.helloAt = time.Time{}
-	ctx.Request(s.endpointPID(), req)
 	// A silent endpoint costs a slice of the timeout, as a read does, before the next is tried.
 	ctx.SetReceiveTimeout(s.client.attemptTimeout())
+	if st := s.client.store; st != nil {
+		if s.target = st.cached(); s.target == nil {
+			// The lookup waits on the network: off the subscriber's goroutine, back as a message.
+			attempt, self, root, wait := s.attempt, ctx.Self(), ctx.ActorSystem().Root, s.client.attemptTimeout()
+			go func() {
+				pid, err := st.resolve(wait)
+				root.Send(self, resolved{attempt: attempt, pid: pid, err: err, req: req})
+			}()
+			return
+		}
+	} else {
+		s.target = s.client.endpoints[s.endpoint%len(s.client.endpoints)]
+	}
+	ctx.Request(s.target, req)
 }
 
-// endpointPID is the node actor of the current attempt.
-func (s *subscriber) endpointPID() *actor.PID {
-	eps := s.client.endpoints
-	return eps[s.endpoint%len(eps)]
-}
+// endpointPID is the node actor (or the store identity's activation) of the current attempt.
+func (s *subscriber) endpointPID() *actor.PID { return s.target }
 
 // awaitingHello reports whether an attempt was sent and its watcher has not said hello yet.
 func (s *subscriber) awaitingHello() bool { return s.watchID != "" && s.watcher == nil && !s.finished }
@@ -328,17 +356,17 @@ func (s *subscriber) onError(ctx actor.Context, st *messages.Status) {
 // it (it came from another cluster, or a node that lost its data), and the watch ends: it would
 // otherwise retry without a word.
 func (s *subscriber) behind(ctx actor.Context, st *messages.Status) {
-	eps := s.client.endpoints
+	n := s.client.attempts()
 	if s.ahead == nil {
 		s.ahead = map[int]bool{}
 	}
-	s.ahead[s.endpoint%len(eps)] = true
-	if len(s.ahead) == len(eps) {
+	s.ahead[s.endpoint%n] = true
+	if len(s.ahead) == n {
 		err := st.Err()
-		if len(eps) > 1 {
+		if n > 1 {
 			err = &messages.Error{Reason: messages.StatusReason_TIMEOUT, ResourceVersion: st.GetResourceVersion(),
 				Message: fmt.Sprintf("every kstore node at %s answered that the watch's resourceVersion %d is ahead of it; the last: %s",
-					endpointList(eps), s.resumeRV(), st.GetMessage())}
+					s.client.where(), s.resumeRV(), st.GetMessage())}
 		}
 		s.cancelWatcher(ctx)
 		s.finish(err)
@@ -355,6 +383,7 @@ func (s *subscriber) broken(ctx actor.Context, why string) {
 	if !s.helloAt.IsZero() && time.Since(s.helloAt) >= s.client.timeout {
 		s.progressed()
 	}
+	s.client.unreached(s.target) // a cluster client looks the store identity up again
 	s.retry(ctx, why, messages.StatusReason_UNAVAILABLE)
 }
 
@@ -376,13 +405,13 @@ func (s *subscriber) retry(ctx actor.Context, why string, reason messages.Status
 	}
 	if s.giveUpAfter > 0 && time.Since(s.brokenSince) > s.giveUpAfter {
 		s.finish(messages.Errorf(reason, "the watch could not be resumed for %v (the last attempt: %s): check that a kstore node is up at %s",
-			s.giveUpAfter, why, endpointList(s.client.endpoints)))
+			s.giveUpAfter, why, s.client.where()))
 		ctx.Stop(ctx.Self())
 		return
 	}
 	s.failed++
 	s.endpoint++
-	if s.failed%len(s.client.endpoints) != 0 {
+	if s.failed%s.client.attempts() != 0 {
 		ctx.Send(ctx.Self(), resumeNow{attempt: s.attempt})
 		return
 	}
