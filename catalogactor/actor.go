@@ -99,6 +99,10 @@ type Config struct {
 	// Store is how DB was opened (OpenStore): a snapshot is staged beside Store.Dir and the
 	// catalog reopened from it. A catalog in memory cannot install one.
 	Store StoreOptions
+	// Audit, when set, gets one info line per applied command (AuditLine): who changed what,
+	// with which Reason, at which resourceVersion, and the outcome. Every member writes it for
+	// every write, leader or not; nil writes none.
+	Audit *zap.Logger
 }
 
 const (
@@ -337,6 +341,7 @@ func (a *Actor) start(ctx actor.Context) {
 	if err != nil {
 		panic(err)
 	}
+	c.audit = a.cfg.Audit
 	a.c, a.applied, a.compacted = c, c.applied, c.compacted
 	a.synced = c.applied
 	a.lastGC = time.Now()
@@ -424,6 +429,7 @@ func (a *Actor) shutdown(ctx actor.Context) {
 			a.takeSwapResult(r) // Stopped closes the database it opened
 			if r.c != nil {
 				// The new catalog is durable at its applied index already: nothing to sync.
+				r.c.audit = a.cfg.Audit
 				a.c, a.applied, a.compacted, a.synced = r.c, r.c.applied, r.c.compacted, r.c.applied
 			}
 		default:

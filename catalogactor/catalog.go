@@ -16,9 +16,10 @@ import (
 type catalog struct {
 	db        *badger.DB
 	log       *zap.Logger
-	applied   uint64 // last applied Raft index; every read at or below it sees complete state
-	compacted uint64 // oldest readable revision: reads below it are Gone
-	retain    uint64 // revisions of history kept behind applied
+	applied   uint64      // last applied Raft index; every read at or below it sees complete state
+	compacted uint64      // oldest readable revision: reads below it are Gone
+	retain    uint64      // revisions of history kept behind applied
+	audit     *zap.Logger // Config.Audit; nil: none
 }
 
 // EventType is the kind of a change, as a watch event names it.
@@ -147,6 +148,9 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 			}
 		}
 		res, err := Apply(prev, cmd, idx)
+		if c.audit != nil {
+			auditLine(c.audit, cmd, idx, res, err)
+		}
 		result := &messages.CommandResult{}
 		if len(cmd.GetRequestId()) <= messages.MaxRequestIDBytes {
 			result.RequestId = cmd.GetRequestId()
