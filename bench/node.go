@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kstore/kstore/actors"
+	"github.com/kstore/kstore/cluster"
 )
 
 // Node is a `kstore serve` process a benchmark started on a free port and a fresh data dir.
@@ -27,12 +28,10 @@ func StartNode(bin string, env ...string) (*Node, error) { return StartNodeArgs(
 
 // StartNodeArgs is StartNode with more arguments for `serve`.
 func StartNodeArgs(bin string, args []string, env ...string) (*Node, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
 	dir, err := os.MkdirTemp("", "kstore-bench")
 	if err != nil {
 		return nil, err
@@ -47,6 +46,30 @@ func StartNodeArgs(bin string, args []string, env ...string) (*Node, error) {
 		return nil, fmt.Errorf("start %s: %w (run make build first)", bin, err)
 	}
 	return &Node{Addr: addr, PID: cmd.Process.Pid, cmd: cmd, dir: dir}, nil
+}
+
+// FreeAddr is a loopback address with a free port, whose port cluster.HealthPortOffset higher
+// (the node's automanaged health endpoint) is free too.
+func FreeAddr() (string, error) {
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		health, err := cluster.HealthAddress(addr)
+		if err != nil {
+			l.Close()
+			continue
+		}
+		h, err := net.Listen("tcp", health)
+		l.Close()
+		if err == nil {
+			h.Close()
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("no free pair of loopback ports")
 }
 
 // DataDir is the node's data dir.
@@ -81,12 +104,11 @@ func StartCluster(bin string, n int, args ...string) ([]*Node, error) {
 	addrs := make([]string, n)
 	var initial []string
 	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := FreeAddr()
 		if err != nil {
 			return nil, err
 		}
-		addrs[i] = l.Addr().String()
-		l.Close()
+		addrs[i] = addr
 		initial = append(initial, fmt.Sprintf("%d=%s", i+1, addrs[i]))
 	}
 	var nodes []*Node

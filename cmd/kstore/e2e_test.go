@@ -302,7 +302,7 @@ func TestEndToEnd(t *testing.T) {
 	if code := srv.wait(t, 20*time.Second); code != 0 {
 		t.Errorf("kstore serve exited %d on SIGTERM:\n%s", code, srv.log)
 	}
-	if log := srv.log.String(); strings.Contains(log, "DATA RACE") || strings.Contains(log, `"level":"error"`) {
+	if log := srv.log.String(); hasKstoreRace(log) || strings.Contains(log, `"level":"error"`) {
 		t.Errorf("the node logged errors or races:\n%s", log)
 	}
 }

@@ -173,7 +173,7 @@ func TestHostileClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.wait(t, 20*time.Second)
-	if log := srv.log.String(); strings.Contains(log, "DATA RACE") || strings.Contains(log, "panic") {
+	if log := srv.log.String(); hasKstoreRace(log) || strings.Contains(log, "panic") {
 		t.Errorf("the node reported a race or a panic:\n%s", log)
 	}
 }

@@ -113,7 +113,7 @@ func TestPowerLoss(t *testing.T) {
 			if code := srv.wait(t, 30*time.Second); code != 0 {
 				t.Errorf("kstore serve exited %d on SIGTERM:\n%s", code, srv.log)
 			}
-			if log := srv.log.String(); strings.Contains(log, "DATA RACE") {
+			if log := srv.log.String(); hasKstoreRace(log) {
 				t.Errorf("the node reported a data race:\n%s", log)
 			}
 			break

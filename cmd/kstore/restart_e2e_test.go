@@ -90,7 +90,7 @@ func TestLongHistoryRestarts(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv.wait(t, 30*time.Second)
-			if log := srv.log.String(); strings.Contains(log, "DATA RACE") {
+			if log := srv.log.String(); hasKstoreRace(log) {
 				t.Errorf("the node reported a race:\n%s", log)
 			}
 		})

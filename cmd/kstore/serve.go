@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/kstore/kstore/actors"
 	"github.com/kstore/kstore/catalogactor"
+	"github.com/kstore/kstore/cluster"
 	"github.com/kstore/kstore/raftactor"
 )
 
@@ -28,6 +31,9 @@ type serveOptions struct {
 	diskReserve      int64
 	// --snapshot-count and --snapshot-catchup-entries.
 	compactAfter, keepEntries uint64
+	// The actor cluster.
+	clusterName, clusterProvider, clusterEndpoints string
+	auditLogPath                                   string
 
 	// Tuning for tests that need a long history or many memtable flushes in a short run;
 	// hidden from --help (zero: the defaults).
@@ -91,6 +97,15 @@ kill the process at every start until space is freed.`,
 	f.IntVar(&o.maxInflight, "max-inflight-proposals", 0, "writes waiting to commit before more are refused (tests)")
 	f.Int64Var(&o.memTableSize, "badger-memtable-size", 0, "size of the catalog's memtables in bytes (tests)")
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "host:port to serve Go's /debug/pprof on (diagnosis)")
+	f.StringVar(&o.clusterName, "cluster-name", cluster.DefaultName,
+		"the protoactor cluster this node is a member of; other actors reach the store in it as kind \""+cluster.Kind+"\", identity \""+cluster.Identity+"\"")
+	f.StringVar(&o.clusterProvider, "cluster-provider", cluster.Automanaged,
+		"how cluster members find each other: "+strings.Join(cluster.Providers, ", ")+
+			fmt.Sprintf("; automanaged needs no outside service and serves a health endpoint on the --listen host at the --listen port + %d", cluster.HealthPortOffset))
+	f.StringVar(&o.clusterEndpoints, "cluster-provider-endpoints", "",
+		"the provider's service: consul, the agent's HOST:PORT (default Consul's own); etcd, its client URLs, comma-separated; unused by automanaged and kubernetes")
+	f.StringVar(&o.auditLogPath, "audit-log-path", "",
+		"file to append one JSON line to per command this node applies (rv, op, reason, key, outcome or error), as the Kubernetes API server's audit log; - for stderr; empty: none")
 	for _, name := range []string{"catalog-sync-every", "max-inflight-proposals", "badger-memtable-size", "pprof-listen"} {
 		_ = f.MarkHidden(name)
 	}
@@ -132,7 +147,21 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 		defer stop()
 	}
 
+	audit, closeAudit, err := auditLogger(o.auditLogPath, g.errw)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	provider := o.clusterProvider
+	if provider == "k8s" {
+		provider = cluster.Kubernetes
+	}
+	if !slices.Contains(cluster.Providers, provider) {
+		return invalid("--cluster-provider %q: use one of %s", o.clusterProvider, strings.Join(cluster.Providers, ", "))
+	}
 	node, err := actors.Start(actors.Config{
+		Cluster:          &cluster.Config{Name: o.clusterName, Provider: provider, Endpoints: splitList(o.clusterEndpoints)},
+		Audit:            audit,
 		DataDir:          o.dataDir,
 		Listen:           o.listen,
 		NodeID:           o.nodeID,
@@ -181,6 +210,31 @@ func serverLogger(w io.Writer, level zapcore.Level) *zap.Logger {
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), level)
 	core = zapcore.NewSamplerWithOptions(core, time.Second, 100, 100)
 	return zap.New(core, zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w))))
+}
+
+// auditLogger opens --audit-log-path: JSON lines, buffered (flushed every second and at close)
+// so that the apply path does not wait on the file.
+func auditLogger(path string, stderr io.Writer) (*zap.Logger, func(), error) {
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	var w zapcore.WriteSyncer = zapcore.Lock(zapcore.AddSync(stderr))
+	closeFile := func() error { return nil }
+	if path != "-" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--audit-log-path: %w", err)
+		}
+		w, closeFile = f, f.Close
+	}
+	bw := &zapcore.BufferedWriteSyncer{WS: w, FlushInterval: time.Second}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), bw, zapcore.InfoLevel)).Named("audit")
+	return logger, func() {
+		_ = bw.Stop()
+		_ = closeFile()
+	}, nil
 }
 
 // parseInitialCluster reads --initial-cluster: ID=HOST:PORT pairs separated by commas.

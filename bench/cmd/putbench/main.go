@@ -45,6 +45,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write the client's CPU profile here")
 	members := flag.Int("members", 1, "members of the cluster to start (1 or 3; ignored with --endpoints)")
 	op := flag.String("op", "put", "put, get (linearizable) or get-serializable")
+	via := flag.String("via", "address", "how the clients reach the store: address (the nodes' node actors by PID) or cluster (the store identity of the actor cluster the nodes are in, joined through them)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -54,18 +55,21 @@ func main() {
 		}
 	}
 	objectNamespace = *namespace
-	if err := run(*bin, *endpoints, *clientsFlag, *op, *members, *size, *keys, *total); err != nil {
+	if err := run(*bin, *endpoints, *clientsFlag, *op, *via, *members, *size, *keys, *total); err != nil {
 		fmt.Fprintln(os.Stderr, "putbench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(bin, endpoints, clientsFlag, op string, members, size, keys, total int) error {
+func run(bin, endpoints, clientsFlag, op, via string, members, size, keys, total int) error {
 	switch op {
 	case "put", "get", "get-serializable":
 	default:
 		return fmt.Errorf("--op %q: give put, get or get-serializable", op)
+	}
+	if via != "address" && via != "cluster" {
+		return fmt.Errorf("--via %q: give address or cluster", via)
 	}
 	if endpoints == "" {
 		nodes, err := bench.StartCluster(bin, members)
@@ -79,17 +83,26 @@ func run(bin, endpoints, clientsFlag, op string, members, size, keys, total int)
 		}
 		endpoints = strings.Join(eps, ",")
 	}
-	sys, err := actors.NewSystem("127.0.0.1:0", nil)
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	// One client per member, each starting at its own: the workers are spread over them.
 	var cs []*actors.Client
 	eps := strings.Split(endpoints, ",")
-	for i := range eps {
-		rotated := append(slices.Clone(eps[i:]), eps[:i]...)
-		cs = append(cs, actors.NewClient(sys.ActorSystem, rotated, 10*time.Second))
+	if via == "cluster" {
+		sys, c, err := actors.JoinCluster(eps, "127.0.0.1:0", nil)
+		if err != nil {
+			return err
+		}
+		defer sys.Close()
+		cs = append(cs, actors.NewClusterClient(c, 10*time.Second))
+	} else {
+		sys, err := actors.NewSystem("127.0.0.1:0", nil)
+		if err != nil {
+			return err
+		}
+		defer sys.Close()
+		// One client per member, each starting at its own: the workers are spread over them.
+		for i := range eps {
+			rotated := append(slices.Clone(eps[i:]), eps[:i]...)
+			cs = append(cs, actors.NewClient(sys.ActorSystem, rotated, 10*time.Second))
+		}
 	}
 	for _, c := range cs {
 		if err := bench.WaitLeader(c); err != nil {
@@ -124,12 +137,12 @@ func run(bin, endpoints, clientsFlag, op string, members, size, keys, total int)
 				t = 3000
 			}
 		}
-		fmt.Println(string(load(cs, op, len(eps), n, t, size, keys)))
+		fmt.Println(string(load(cs, op, via, len(eps), n, t, size, keys)))
 	}
 	return nil
 }
 
-func load(cs []*actors.Client, op string, members, clients, total, size, keys int) []byte {
+func load(cs []*actors.Client, op, via string, members, clients, total, size, keys int) []byte {
 	var next, errs atomic.Int64
 	lat := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
@@ -183,7 +196,7 @@ func load(cs []*actors.Client, op string, members, clients, total, size, keys in
 		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
 	}
 	out, _ := json.Marshal(map[string]any{
-		"target": "kstore", "op": op, "members": members, "clients": clients, "ops": len(all), "errors": errs.Load(),
+		"target": "kstore", "op": op, "via": via, "members": members, "clients": clients, "ops": len(all), "errors": errs.Load(),
 		"seconds": el.Seconds(), "ops_per_s": float64(len(all)) / el.Seconds(),
 		"p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": pct(1),
 	})
