@@ -97,6 +97,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newHashKVCmd(g),
 		newDoCmd(g),
 		newWatchCmd(g),
+		newControllersCmd(g),
 	)
 	return root
 }
