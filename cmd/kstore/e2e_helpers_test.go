@@ -183,15 +183,28 @@ func kstoreRaces(log string) (ours []string, upstream int) {
 }
 
 // accessInKstore reports whether one of a race report's two accesses ("Read at", "Previous
-// write at", ...) runs kstore's code. The "Goroutine N created at" stacks do not count: every
-// goroutine of protoactor's cluster was created from kstore's start-up code.
+// write at", ...) is made by kstore's code: the innermost frame of its stack outside the
+// standard library (whose packages have no domain in their path) is kstore's. A race inside
+// protoactor-go reached from a kstore function further out (the guard interceptor calls
+// protoactor's stream handler) is protoactor's; the "Goroutine N created at" stacks do not count.
 func accessInKstore(report string) bool {
 	for _, section := range strings.Split(report, "\n\n") {
 		if strings.HasPrefix(strings.TrimSpace(section), "Goroutine ") {
 			continue
 		}
-		if strings.Contains(section, "github.com/kstore/kstore/") {
-			return true
+		for _, line := range strings.Split(section, "\n") {
+			fn := strings.TrimSpace(line)
+			if fn == "" || strings.HasPrefix(fn, "/") || strings.Contains(fn, " at 0x") || !strings.HasSuffix(fn, ")") {
+				continue // a file:line, the access's header, or something else than a function
+			}
+			first, _, nested := strings.Cut(fn, "/")
+			if !nested || !strings.Contains(first, ".") {
+				continue // the standard library (runtime.mapassign, internal/race.Read, ...)
+			}
+			if strings.HasPrefix(fn, "github.com/kstore/kstore/") {
+				return true
+			}
+			break // the innermost frame outside the standard library is another module's
 		}
 	}
 	return false
