@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -236,4 +238,62 @@ func TestControllersSurviveTheirMembersDeath(t *testing.T) {
 	// Names derived from the ReplicaSet's make a create retried after an unknown outcome meet
 	// AlreadyExists: exactly web-0..web-5, no duplicates.
 	waitPods(t, k, 6, 30*time.Second)
+}
+
+// etcdBinary is where ../shared/etcdbench/build.sh puts the etcd it runs beside kstore
+// (BIN=/tmp/etcdbench by default, `make bench` builds it); $KSTORE_TEST_ETCD names another. The
+// test of the etcd provider is skipped without one, rather than build etcd inside make test.
+func etcdBinary() string {
+	if p := os.Getenv("KSTORE_TEST_ETCD"); p != "" {
+		return p
+	}
+	return "/tmp/etcdbench/etcd"
+}
+
+// startEtcd runs a one-member etcd on loopback ports and returns its client URL.
+func startEtcd(t *testing.T) string {
+	t.Helper()
+	bin := etcdBinary()
+	if st, err := os.Stat(bin); err != nil || st.Mode()&0o111 == 0 {
+		t.Skipf("no etcd binary at %s (build one with ../shared/etcdbench/build.sh, or set KSTORE_TEST_ETCD): %v", bin, err)
+	}
+	client, peer := "http://"+freeAddr(t), "http://"+freeAddr(t)
+	cmd := exec.Command(bin, "--name", "default", "--data-dir", t.TempDir(),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "default="+peer,
+		"--log-level", "error")
+	log := &serverLog{ready: make(chan struct{})}
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(client, "http://"), time.Second)
+		if err == nil {
+			c.Close()
+			return client
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd did not listen at %s within 20s:\n%s", client, log)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a port for a listener, with a deadline
+	}
+}
+
+// The etcd provider, with a real etcd on this machine: the members register in it, and the demo
+// learns from a seed that it must look there.
+func TestControllersOverTheEtcdProvider(t *testing.T) {
+	t.Parallel()
+	etcd := startEtcd(t)
+	c := startCluster(t, 3, "--cluster-provider", "etcd", "--cluster-provider-endpoints", etcd)
+	startControllers(t, c.bin, c.addrs[1])
+	k := c.cli()
+	k.ok(demoNodes(), "apply", "-f", "-")
+	k.ok(demoReplicaSet(2), "apply", "-f", "-")
+	waitPods(t, k, 2, 20*time.Second)
 }
