@@ -14,7 +14,8 @@ run: build
 	./$(BIN) serve
 
 # A local three-node cluster: node N keeps its data in ./kstore-data-N and listens on
-# 127.0.0.1:745N; its log is kstore-data-N/serve.log. `make cluster-stop` stops it.
+# 127.0.0.1:745N (its actor cluster health endpoint on 127.0.0.1:845N); its log is
+# kstore-data-N/serve.log. `make cluster-stop` stops it.
 CLUSTER_MEMBERS := 1=127.0.0.1:7451,2=127.0.0.1:7452,3=127.0.0.1:7453
 cluster: build
 	@for i in 1 2 3; do \
@@ -81,7 +82,8 @@ lint:
 
 # Durable puts through the typed client beside etcd 3.7.3 on this machine, one member and three
 # (clients spread over the members), linearizable and serializable gets on three, the raw cost
-# of one sync on the Raft log, and the watch benchmark (100, 1,000, 10,000 watchers).
+# of one sync on the Raft log, gets through the actor cluster's store identity beside gets by PID,
+# and the watch benchmark (100, 1,000, 10,000 watchers).
 # README.md, section Performance, says what each figure is.
 bench: build
 	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --clients 1,64,256
@@ -92,6 +94,8 @@ bench: build
 	OP=get ../shared/etcdbench/run.sh 3 64
 	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --members 3 --op get-serializable --clients 64
 	OP=get-serializable ../shared/etcdbench/run.sh 3 64
+	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --op get-serializable --clients 64 --via address
+	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --op get-serializable --clients 64 --via cluster
 	$(GO) test -run x -bench SaveSync -benchtime 2000x ./raftactor/wal/
 	$(GO) test -run '^$$' -bench 'MergeLabels100k|JSONPatchAdds30k|MergeNested9990' -benchtime 3x -benchmem ./catalogactor/patch/
 	$(GO) run ./bench/cmd/watchbench --kstore ./$(BIN) --watchers 100,1000,10000

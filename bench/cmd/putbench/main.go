@@ -11,7 +11,9 @@
 // The totals match ../shared/etcdbench's loader: 3,000 operations for one client, 40,000
 // otherwise. Every put changes its object, as every etcd put writes a new revision. --op get
 // reads the objects (linearizable, as etcd's default), get-serializable from the member's own
-// state; the key space is written once first.
+// state; the key space is written once first. --via cluster sends every request to the store
+// identity of the nodes' actor cluster (actors.JoinCluster, NewClusterClient) instead of a
+// node actor's PID, to measure what the cluster's routing costs.
 package main
 
 import (
