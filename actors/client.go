@@ -420,6 +420,12 @@ func (c *Client) ChangeMembers(ctx context.Context, req *messages.MemberRequest)
 	return call[*messages.MemberResult](ctx, c, req)
 }
 
+// ClusterInfo asks the current endpoint about the actor cluster it is a member of: NotFound when
+// it is in none.
+func (c *Client) ClusterInfo(ctx context.Context) (*messages.ClusterInfo, error) {
+	return call[*messages.ClusterInfo](ctx, c, &messages.ClusterInfoRequest{})
+}
+
 // Status asks the current endpoint how it is.
 func (c *Client) Status(ctx context.Context) (*messages.NodeStatus, error) {
 	return call[*messages.NodeStatus](ctx, c, &messages.StatusRequest{})

@@ -220,7 +220,11 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *messages.HashKVRequest:
 		ctx.Forward(a.kids.catalog)
 	case *messages.ClusterInfoRequest:
-		ctx.Respond(a.clusterInfo())
+		info := a.clusterInfo()
+		if info.GetStatus() == nil {
+			info.Members = cluster.Members(ctx.ActorSystem())
+		}
+		ctx.Respond(info)
 	case *catalogactor.Installed:
 		// The catalog holds the snapshot's state: raft learns how far it reaches, then steps
 		// the snapshot message, which moves its log to the same index.

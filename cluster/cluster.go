@@ -17,9 +17,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -27,7 +25,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	protocluster "github.com/asynkron/protoactor-go/cluster"
-	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/consul"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/k8s"
@@ -35,7 +32,6 @@ import (
 	"github.com/asynkron/protoactor-go/extensions"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/hashicorp/consul/api"
-	"github.com/labstack/echo"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -68,6 +64,9 @@ var Providers = []string{Automanaged, Consul, Etcd, Kubernetes}
 // member's health address from the Raft members' addresses alone: the automanaged provider is
 // given the full list when it starts and polls it from then on.
 const HealthPortOffset = 1000
+
+// neverExpires is a gossip heartbeat expiration no pause reaches (about 146 years).
+const neverExpires = time.Duration(1 << 62)
 
 // refreshInterval is how often the automanaged provider polls the members' health endpoints:
 // a member that died is out of the topology, and the store identity moves off it, within about
@@ -165,6 +164,10 @@ func start(sys *actor.ActorSystem, rc *remote.Config, cfg Config, members []stri
 		opts = append(opts, protocluster.WithKinds(protocluster.NewKind(Kind,
 			actor.PropsFromProducer(func() actor.Actor { return &store{node: node} }))))
 	}
+	// No member is blocked for a late heartbeat: protoactor never lets a blocked member back
+	// into the topology, and a process paused or cut off for a while is not gone. Members leave
+	// the topology when the provider finds them gone (automanaged.go).
+	opts = append(opts, protocluster.WithHeartbeatExpiration(neverExpires))
 	c := protocluster.New(sys, protocluster.Configure(cfg.Name, provider, disthash.New(), rc, opts...))
 	(&topology{}).track(sys)
 	// protoactor panics where it cannot start (a port taken, a provider that fails).
@@ -214,11 +217,20 @@ func newProvider(sys *actor.ActorSystem, cfg Config, self string, members []stri
 			if len(hosts) == 0 {
 				return nil, nil, errors.New("cluster: an automanaged cluster client needs the members' health addresses")
 			}
-			// A client serves no health endpoint; the never-started server it is given is what
-			// the provider's Shutdown closes (it dereferences it).
-			return automanaged.NewWithTesting(refreshInterval, 0, echo.New(), hosts...), noop, nil
+			return newAutomanaged(hosts, nil), noop, nil
 		}
-		return healthEndpoint(sys, self, hosts)
+		addr, err := HealthAddress(self)
+		if err != nil {
+			return nil, nil, err
+		}
+		// On the member's own host, never every interface.
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: the automanaged health endpoint cannot listen on %s (--listen port + %d): %w; free that port or choose another --listen",
+				addr, HealthPortOffset, err)
+		}
+		p := newAutomanaged(hosts, l)
+		return p, func() { _ = p.Shutdown(true) }, nil
 	case Consul:
 		conf := api.DefaultConfig()
 		if len(cfg.Endpoints) > 0 {
@@ -248,45 +260,14 @@ func newProvider(sys *actor.ActorSystem, cfg Config, self string, members []stri
 	return nil, nil, fmt.Errorf("cluster: unknown provider %q: use one of %v", cfg.Provider, Providers)
 }
 
-// healthEndpoint makes the automanaged provider of the member at self, its health endpoint
-// bound to self's host (HealthAddress), never to every interface: protoactor's own binds
-// 0.0.0.0. The provider is given a listener of ours and serves the same answer its own would.
-func healthEndpoint(sys *actor.ActorSystem, self string, hosts []string) (protocluster.ClusterProvider, func(), error) {
-	addr, err := HealthAddress(self)
-	if err != nil {
-		return nil, nil, err
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cluster: the automanaged health endpoint cannot listen on %s (--listen port + %d): %w; free that port or choose another --listen",
-			addr, HealthPortOffset, err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.Logger.SetOutput(io.Discard)
-	e.Listener = l
-	e.GET("/_health", func(ctx echo.Context) error {
-		// The provider starts serving from inside StartMember, after the cluster's kinds are
-		// built: nothing the answer reads changes from then on.
-		c := protocluster.GetCluster(sys)
-		host, memberPort, err := sys.GetHostPort()
-		if err != nil {
-			return err
-		}
-		return ctx.JSON(http.StatusOK, automanaged.NewNode(c.Config.Name, sys.ID, host, memberPort, port, c.GetClusterKinds()))
-	})
-	p := automanaged.NewWithTesting(refreshInterval, port, e, hosts...)
-	return p, func() { _ = l.Close() }, nil
-}
-
 // topology keeps the members the cluster's event stream last reported, so that a client can tell
 // where the store identity lives without asking: protoactor's MemberList hands out its member set
 // without a lock.
 type topology struct {
-	mu  sync.Mutex
-	rdv *protocluster.Rendezvous
-	n   int // members that host the store kind
+	mu      sync.Mutex
+	rdv     *protocluster.Rendezvous
+	n       int      // members that host the store kind
+	members []string // their addresses, sorted
 }
 
 var topologyID = extensions.NextExtensionID()
@@ -312,14 +293,15 @@ func (t *topology) track(sys *actor.ActorSystem) {
 		if top, ok := evt.(*protocluster.ClusterTopology); ok {
 			rdv := protocluster.NewRendezvous()
 			rdv.UpdateMembers(top.Members)
-			n := 0
+			var members []string
 			for _, m := range top.Members {
 				if slices.Contains(m.Kinds, Kind) {
-					n++
+					members = append(members, m.Address())
 				}
 			}
+			slices.Sort(members)
 			t.mu.Lock()
-			t.rdv, t.n = rdv, n
+			t.rdv, t.n, t.members = rdv, len(members), members
 			t.mu.Unlock()
 		}
 	})
@@ -336,6 +318,18 @@ func StoreOwner(sys *actor.ActorSystem) (string, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.rdv.GetByClusterIdentity(protocluster.NewClusterIdentity(Identity, Kind)), t.n
+}
+
+// Members are the addresses of the members hosting the store kind in the topology sys last
+// heard of, sorted; nil when sys was not started by a Starter.
+func Members(sys *actor.ActorSystem) []string {
+	t, ok := sys.Extensions.Get(topologyID).(*topology)
+	if !ok || t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.members)
 }
 
 // OwnerOf is the member, of the kstore members listening at addrs, that hosts the store

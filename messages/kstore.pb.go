@@ -2758,9 +2758,12 @@ type ClusterInfo struct {
 	// endpoint (host:port); for consul the agent's address; for etcd its client URLs.
 	Endpoints []string `protobuf:"bytes,3,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	// kind and identity reach the store: cluster.Request(identity, kind, msg).
-	Kind          string  `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
-	Identity      string  `protobuf:"bytes,5,opt,name=identity,proto3" json:"identity,omitempty"`
-	Status        *Status `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	Kind     string  `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Identity string  `protobuf:"bytes,5,opt,name=identity,proto3" json:"identity,omitempty"`
+	Status   *Status `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	// members are the actor cluster's members the node sees now, by their --listen addresses,
+	// sorted: the topology its provider last reported.
+	Members       []string `protobuf:"bytes,7,rep,name=members,proto3" json:"members,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2833,6 +2836,13 @@ func (x *ClusterInfo) GetIdentity() string {
 func (x *ClusterInfo) GetStatus() *Status {
 	if x != nil {
 		return x.Status
+	}
+	return nil
+}
+
+func (x *ClusterInfo) GetMembers() []string {
+	if x != nil {
+		return x.Members
 	}
 	return nil
 }
@@ -3009,14 +3019,15 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x04from\x18\x03 \x01(\x04R\x04from\x12\x12\n" +
 	"\x04hash\x18\x04 \x01(\tR\x04hash\x12)\n" +
 	"\x06status\x18\x05 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\x14\n" +
-	"\x12ClusterInfoRequest\"\xb6\x01\n" +
+	"\x12ClusterInfoRequest\"\xd0\x01\n" +
 	"\vClusterInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x1c\n" +
 	"\tendpoints\x18\x03 \x03(\tR\tendpoints\x12\x12\n" +
 	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bidentity\x18\x05 \x01(\tR\bidentity\x12)\n" +
-	"\x06status\x18\x06 \x01(\v2\x11.kstore.v1.StatusR\x06status*s\n" +
+	"\x06status\x18\x06 \x01(\v2\x11.kstore.v1.StatusR\x06status\x12\x18\n" +
+	"\amembers\x18\a \x03(\tR\amembers*s\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOPERATOR\x10\x01\x12\x0e\n" +

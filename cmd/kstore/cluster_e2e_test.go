@@ -100,6 +100,25 @@ func (c *testCluster) waitLeader(skip []int) int {
 	}
 }
 
+// waitClusterMembers waits until every member's status shows want as the actor cluster's members.
+func (c *testCluster) waitClusterMembers(want []string) {
+	c.t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; i < len(c.servers); {
+		r, err := c.cli(i).exec("", "status", "--timeout", "1s")
+		var st nodeStatus
+		if err == nil && r.code == 0 && json.Unmarshal([]byte(r.stdout), &st) == nil && st.Cluster != nil && slices.Equal(st.Cluster.Members, want) {
+			i++
+			continue
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("member %d does not see the actor cluster's members %v within 15s: %v", i+1, want, r)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
 // waitApplied waits until member i has applied up to rv.
 func (c *testCluster) waitApplied(i int, rv uint64) {
 	c.t.Helper()
@@ -686,4 +705,48 @@ func TestClusterInitialClusterMismatch(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "disagrees with the cluster the data dir") {
 		t.Fatalf("serve with another --initial-cluster: %v\n%s", err, out)
 	}
+}
+
+// TestClusterPausedMemberStaysAMember: a member stopped (SIGSTOP) long enough to miss several
+// health polls, and then resumed, is still a member in every sense: protoactor blocks the
+// connections of a member its cluster provider reported gone, for good, Raft's included, so
+// the provider must not report a member gone that only did not answer.
+func TestClusterPausedMemberStaysAMember(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 3)
+	leader := c.waitLeader(nil)
+	paused := (leader + 1) % 3
+	k := c.cli(leader)
+	_ = c.servers[paused].cmd.Process.Signal(syscall.SIGSTOP)
+	// Its health endpoint accepts connections (the kernel does) and answers nothing: several
+	// polls time out, and its gRPC streams see no keepalive answers.
+	var last uint64
+	for i := range 30 {
+		rv, why := put(k, fmt.Sprintf("while-paused-%d", i))
+		if rv == 0 {
+			t.Fatalf("a write while member %d was paused: %s", paused+1, why)
+		}
+		last = rv
+		time.Sleep(200 * time.Millisecond) // spreading the writes over six seconds of pause
+	}
+	_ = c.servers[paused].cmd.Process.Signal(syscall.SIGCONT)
+	c.waitApplied(paused, last)
+	// Every member sees all three in the actor cluster again (protoactor never lets a member
+	// its provider once reported gone back into the topology).
+	c.waitClusterMembers(c.addrs)
+	// Its connections made before the pause carry on either way; a member that blocked it would
+	// refuse the next one. So restart the third member (it connects anew, and learns whom the
+	// others blocked through their gossip), then kill the leader: the resumed member and the
+	// restarted one are a quorum only if they take each other's connections.
+	third := 3 - leader - paused
+	c.kill(third)
+	c.start(third)
+	c.waitApplied(third, last)
+	c.kill(leader)
+	c.waitLeader([]int{leader})
+	p := c.cli(paused, third)
+	if rv, why := put(p, "after-resume"); rv == 0 {
+		t.Fatalf("a write to the resumed member %d and the restarted %d: %s", paused+1, third+1, why)
+	}
+	c.cli(paused).ok("", "get", "Pod.v1/after-resume", "-n", "ha")
 }

@@ -442,6 +442,11 @@ type nodeStatus struct {
 		Role    string `json:"role"`
 		Leader  bool   `json:"leader"`
 	} `json:"members"`
+	Cluster *struct {
+		Name     string   `json:"name"`
+		Provider string   `json:"provider"`
+		Members  []string `json:"members"`
+	} `json:"cluster"`
 }
 
 func (c *cli) status() nodeStatus {

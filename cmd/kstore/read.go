@@ -150,6 +150,14 @@ type statusOutput struct {
 	Role      string `json:"role"`
 	// Members are the cluster's members as the node knows them.
 	Members []memberOutput `json:"members"`
+	// Cluster is the actor cluster the node is in; absent when it is in none.
+	Cluster *clusterOutput `json:"cluster,omitempty"`
+}
+
+type clusterOutput struct {
+	Name     string   `json:"name"`
+	Provider string   `json:"provider"`
+	Members  []string `json:"members"`
 }
 
 func membersOf(ms []*messages.Member) []memberOutput {
@@ -175,11 +183,14 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Long: `Print the status of the node, the first in --endpoints that accepts a connection, as one
 JSON line:
   {"node_id":1,"leader":1,"term":2,"commit":42,"applied":42,"compacted":1,"role":"leader",
-   "members":[{"id":1,"address":"127.0.0.1:7450","role":"voter","leader":true}]}
+   "members":[{"id":1,"address":"127.0.0.1:7450","role":"voter","leader":true}],
+   "cluster":{"name":"kstore","provider":"automanaged","members":["127.0.0.1:7450"]}}
 leader is the id of the node it believes leads, 0 while there is none (no write can succeed
 then). commit and applied are Raft indexes: every write's resource_version is one. compacted is
 the oldest revision still readable. role is the node's: leader, follower, candidate or learner.
-members are the cluster's members as this node knows them (voters and learners).`,
+members are the cluster's members as this node knows them (voters and learners). cluster is the
+protoactor cluster the node is a member of: its name, provider, and the members (--listen
+addresses) the node sees in it now.`,
 		Example: `  kstore status
   kstore status --endpoints 10.0.0.5:7450 --timeout 1s`,
 		Args: cobra.NoArgs,
@@ -193,11 +204,18 @@ members are the cluster's members as this node knows them (voters and learners).
 			if err != nil {
 				return err
 			}
-			g.line(marshalJSON(statusOutput{
+			out := statusOutput{
 				NodeID: st.GetNodeId(), Leader: st.GetLeader(), Term: st.GetTerm(),
 				Commit: st.GetCommit(), Applied: st.GetApplied(), Compacted: st.GetCompacted(),
 				Role: st.GetRole(), Members: membersOf(st.GetMembers()),
-			}))
+			}
+			// The same node: the client stays on the endpoint that answered.
+			if info, err := c.client.ClusterInfo(cmd.Context()); err == nil {
+				out.Cluster = &clusterOutput{Name: info.GetName(), Provider: info.GetProvider(), Members: info.GetMembers()}
+			} else if !messages.IsNotFound(err) {
+				return err
+			}
+			g.line(marshalJSON(out))
 			return nil
 		}),
 	}
