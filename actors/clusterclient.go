@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,22 +52,32 @@ func (s *storeIdentity) cached() *actor.PID {
 }
 
 // resolve returns the activation's PID, asking the member that owns the identity when it is not
-// cached, within wait. It refuses at once (Unavailable: nothing was sent) when no member hosts
-// the store yet or the owner's port refuses connections: protoactor's lookup would wait 5 s on a
-// dead owner, while the provider drops it from the topology within a second.
+// cached, within wait: the first of cluster.StoreOwners that accepts connections, since
+// protoactor's lookup would wait 5 s on a dead owner, and the provider keeps a member that only
+// stopped answering. It refuses (Unavailable: nothing was sent) when no member hosts the store
+// yet or none accepts connections.
 func (s *storeIdentity) resolve(wait time.Duration) (*actor.PID, error) {
 	if pid := s.cached(); pid != nil {
 		return pid, nil
 	}
-	owner, members := cluster.StoreOwner(s.c.ActorSystem)
+	owners := cluster.StoreOwners(s.c.ActorSystem)
+	if len(owners) == 0 {
+		return nil, messages.Errorf(messages.StatusReason_UNAVAILABLE,
+			"no kstore member in the actor cluster %s yet: is kstore serve running, with the same --cluster-name?", s.c.Config.Name)
+	}
+	owner := ""
+	deadline := time.Now().Add(wait)
+	for _, o := range owners {
+		if listening(o, min(time.Until(deadline), probeTimeout)) {
+			owner = o
+			break
+		}
+	}
 	if owner == "" {
 		return nil, messages.Errorf(messages.StatusReason_UNAVAILABLE,
-			"no kstore member in the actor cluster %s yet (%d members host the store): is kstore serve running, with the same --cluster-name?", s.c.Config.Name, members)
+			"no kstore member of the actor cluster accepts connections (%s): nothing was sent", strings.Join(owners, ", "))
 	}
-	if !listening(owner, min(wait, probeTimeout)) {
-		return nil, messages.Errorf(messages.StatusReason_UNAVAILABLE,
-			"the kstore member at %s that hosts the store identity does not listen: nothing was sent; the cluster moves the identity once its provider notices", owner)
-	}
+	wait = time.Until(deadline)
 	s.mu.Lock()
 	done := s.lookup
 	if done == nil {

@@ -265,9 +265,7 @@ func newProvider(sys *actor.ActorSystem, cfg Config, self string, members []stri
 // without a lock.
 type topology struct {
 	mu      sync.Mutex
-	rdv     *protocluster.Rendezvous
-	n       int      // members that host the store kind
-	members []string // their addresses, sorted
+	members []string // the addresses of the members that host the store kind, sorted
 }
 
 var topologyID = extensions.NextExtensionID()
@@ -277,7 +275,6 @@ func (t *topology) ExtensionID() extensions.ExtensionID { return topologyID }
 // track subscribes t to sys's topology events; start calls it before the provider reports the
 // first topology.
 func (t *topology) track(sys *actor.ActorSystem) {
-	t.rdv = protocluster.NewRendezvous()
 	sys.Extensions.Register(t)
 	sys.EventStream.Subscribe(func(evt any) {
 		if lost, ok := evt.(*remote.EndpointTerminatedEvent); ok {
@@ -291,8 +288,6 @@ func (t *topology) track(sys *actor.ActorSystem) {
 			return
 		}
 		if top, ok := evt.(*protocluster.ClusterTopology); ok {
-			rdv := protocluster.NewRendezvous()
-			rdv.UpdateMembers(top.Members)
 			var members []string
 			for _, m := range top.Members {
 				if slices.Contains(m.Kinds, Kind) {
@@ -301,23 +296,41 @@ func (t *topology) track(sys *actor.ActorSystem) {
 			}
 			slices.Sort(members)
 			t.mu.Lock()
-			t.rdv, t.n, t.members = rdv, len(members), members
+			t.members = members
 			t.mu.Unlock()
 		}
 	})
 }
 
-// StoreOwner is the address of the member that hosts the store identity in the topology sys
-// last heard of, and how many members host the store kind; "" and 0 before the first topology,
-// or when sys was not started by a Starter.
-func StoreOwner(sys *actor.ActorSystem) (string, int) {
+// StoreOwners are the members that host the store kind in the topology sys last heard of, in
+// the order the rendezvous hash prefers them for the store identity: the first is where
+// protoactor places it. A client may ask any of them to activate it (the placement actor of a
+// member activates what it is asked to), and takes the next when one does not accept
+// connections: the provider keeps a member that only stopped answering. Empty before the
+// first topology, or when sys was not started by a Starter.
+func StoreOwners(sys *actor.ActorSystem) []string {
 	t, ok := sys.Extensions.Get(topologyID).(*topology)
 	if !ok || t == nil {
-		return "", 0
+		return nil
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.rdv.GetByClusterIdentity(protocluster.NewClusterIdentity(Identity, Kind)), t.n
+	members := slices.Clone(t.members)
+	t.mu.Unlock()
+	return preference(members)
+}
+
+// preference orders addrs by the rendezvous hash's preference for the store identity.
+func preference(addrs []string) []string {
+	var out []string
+	for len(addrs) > 0 {
+		first := OwnerOf(addrs)
+		if first == "" {
+			break
+		}
+		out = append(out, first)
+		addrs = slices.DeleteFunc(addrs, func(a string) bool { return a == first })
+	}
+	return out
 }
 
 // Members are the addresses of the members hosting the store kind in the topology sys last

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,4 +89,20 @@ func TestStoreForwardsOnlyKstoreMessages(t *testing.T) {
 	}
 	_ = sys.Root.StopFuture(s).Wait()
 	_ = sys.Root.StopFuture(node).Wait()
+}
+
+// TestPreferenceStartsWithTheOwner: the members in order of preference are all of them, once,
+// the owner first, and the next is the owner once the first is gone.
+func TestPreferenceStartsWithTheOwner(t *testing.T) {
+	addrs := []string{"127.0.0.1:7451", "127.0.0.1:7452", "127.0.0.1:7453", "127.0.0.1:7454"}
+	got := preference(slices.Clone(addrs))
+	if len(got) != len(addrs) || got[0] != OwnerOf(addrs) {
+		t.Fatalf("preference(%v) = %v; want all four, %s first", addrs, got, OwnerOf(addrs))
+	}
+	if rest := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == got[0] }); OwnerOf(rest) != got[1] {
+		t.Errorf("without %s the owner is %s, but preference puts %s second", got[0], OwnerOf(rest), got[1])
+	}
+	if sorted := slices.Sorted(slices.Values(got)); !slices.Equal(sorted, addrs) {
+		t.Errorf("preference(%v) = %v: not a permutation", addrs, got)
+	}
 }
