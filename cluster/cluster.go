@@ -168,21 +168,36 @@ func start(sys *actor.ActorSystem, rc *remote.Config, cfg Config, members []stri
 	// into the topology, and a process paused or cut off for a while is not gone. Members leave
 	// the topology when the provider finds them gone (automanaged.go).
 	opts = append(opts, protocluster.WithHeartbeatExpiration(neverExpires))
-	c := protocluster.New(sys, protocluster.Configure(cfg.Name, provider, disthash.New(), rc, opts...))
+	started := &signaled{ClusterProvider: provider, ready: make(chan error, 1)}
+	c := protocluster.New(sys, protocluster.Configure(cfg.Name, started, disthash.New(), rc, opts...))
 	(&topology{}).track(sys)
-	// protoactor panics where it cannot start (a port taken, a provider that fails).
-	defer func() {
-		if p := recover(); p != nil {
-			stopProvider()
-			err = fmt.Errorf("cluster: cannot start the cluster %s with provider %s: %v", cfg.Name, cfg.Provider, p)
+	// StartMember ends with a sleep of a second, after it started the provider: the member
+	// serves from the provider's start on, and the sleep runs out on a goroutine leave waits
+	// for. protoactor panics where it cannot start (a port taken, a provider that fails).
+	startDone := make(chan struct{})
+	go func() {
+		defer close(startDone)
+		defer func() {
+			if p := recover(); p != nil {
+				started.fail(fmt.Errorf("cluster: cannot start the cluster %s with provider %s: %v", cfg.Name, cfg.Provider, p))
+			}
+		}()
+		if member {
+			c.StartMember()
+		} else {
+			c.StartClient()
 		}
 	}()
-	if member {
-		c.StartMember()
-	} else {
-		c.StartClient()
+	if err := <-started.ready; err != nil {
+		<-startDone
+		stopProvider()
+		if c.Remote != nil {
+			return c.Remote, func() { c.IdentityLookup.Shutdown(); c.Gossip.Shutdown() }, err
+		}
+		return nil, nil, err
 	}
 	leave = func() {
+		<-startDone
 		if member {
 			c.Gossip.SetState(protocluster.GracefullyLeftKey, &emptypb.Empty{})
 		}
@@ -195,6 +210,33 @@ func start(sys *actor.ActorSystem, rc *remote.Config, cfg Config, members []stri
 		return c.Remote, leave, s.err // remote runs: the caller closes it with leave
 	}
 	return c.Remote, leave, nil
+}
+
+// signaled tells start when protoactor has started the provider: the last step of the
+// cluster's start but a sleep.
+type signaled struct {
+	protocluster.ClusterProvider
+	ready chan error // one value: the provider's start's error, or nil
+}
+
+func (s *signaled) StartMember(c *protocluster.Cluster) error {
+	err := s.ClusterProvider.StartMember(c)
+	s.fail(err)
+	return err
+}
+
+func (s *signaled) StartClient(c *protocluster.Cluster) error {
+	err := s.ClusterProvider.StartClient(c)
+	s.fail(err)
+	return err
+}
+
+// fail reports err (nil: started) unless something was reported already.
+func (s *signaled) fail(err error) {
+	select {
+	case s.ready <- err:
+	default:
+	}
 }
 
 // newProvider makes cfg's provider. stop releases what newProvider itself opened (the

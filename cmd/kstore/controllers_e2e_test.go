@@ -21,37 +21,8 @@ import (
 // startControllers runs `kstore controllers` with the given seeds, killed at the test's end.
 func startControllers(t *testing.T, bin string, seeds ...string) *server {
 	t.Helper()
-	s := &server{log: &serverLog{ready: make(chan struct{})}, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "controllers", "--cluster-seeds", strings.Join(seeds, ","), "--log-level", "warn")
-	s.cmd.Env = append(s.cmd.Environ(), serverGORACE)
-	s.cmd.Stderr = s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-		default:
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
-		checkRaces(t, "kstore controllers", s.log.String())
-	})
-	deadline := time.After(30 * time.Second)
-	for !strings.Contains(s.log.String(), "controllers joined the actor cluster") {
-		select {
-		case <-s.exited:
-			t.Fatalf("kstore controllers exited before it joined (%v):\n%s", s.waitErr, s.log)
-		case <-deadline:
-			t.Fatalf("kstore controllers did not join within 30s:\n%s", s.log)
-		case <-time.After(20 * time.Millisecond): // polling the log for a line, with a deadline
-		}
-	}
-	return s
+	return startProcess(t, bin, []string{"controllers", "--cluster-seeds", strings.Join(seeds, ","), "--log-level", "warn"},
+		"controllers joined the actor cluster")
 }
 
 func demoNodes() string {

@@ -2,11 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/kstore/kstore/cluster"
+	"github.com/kstore/kstore/bench"
 )
 
 // The end-to-end test runs the kstore binary: a node as a child process and one process per
@@ -69,41 +69,27 @@ func kstoreBinary(t *testing.T) string {
 // port cluster.HealthPortOffset above it, where a node's automanaged health endpoint listens.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		health, err := cluster.HealthAddress(addr)
-		if err != nil {
-			l.Close()
-			continue
-		}
-		h, err := net.Listen("tcp", health)
-		l.Close()
-		if err == nil {
-			h.Close()
-			return addr
-		}
+	addr, err := bench.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free pair of loopback ports (a port and the one cluster.HealthPortOffset above it)")
-	return ""
+	return addr
 }
 
 // serverLog collects a node's stderr and tells when the ready line has been written.
 type serverLog struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	ready chan struct{}
-	seen  bool
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	marker string // the ready line's text; " serving on " when empty
+	ready  chan struct{}
+	seen   bool
 }
 
 func (l *serverLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
-	if !l.seen && bytes.Contains(l.buf.Bytes(), []byte(" serving on ")) {
+	if !l.seen && bytes.Contains(l.buf.Bytes(), []byte(cmp.Or(l.marker, " serving on "))) {
 		l.seen = true
 		close(l.ready)
 	}
@@ -128,8 +114,16 @@ type server struct {
 // end of the test if it still runs.
 func startServer(t *testing.T, bin, dir, addr string, extra ...string) *server {
 	t.Helper()
-	s := &server{log: &serverLog{ready: make(chan struct{})}, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--data-dir", dir, "--listen", addr, "--log-level", "warn"}, extra...)...)
+	return startProcess(t, bin, append([]string{"serve", "--data-dir", dir, "--listen", addr, "--log-level", "warn"}, extra...), " serving on ")
+}
+
+// startProcess starts `kstore args...` (serve, controllers) and waits for the stderr line that
+// says it is ready. The process is killed at the end of the test if it still runs, and its log
+// is checked for data races in kstore's code.
+func startProcess(t *testing.T, bin string, args []string, ready string) *server {
+	t.Helper()
+	s := &server{log: &serverLog{marker: ready, ready: make(chan struct{})}, exited: make(chan struct{})}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = append(os.Environ(), serverGORACE)
 	s.cmd.Stderr = s.log
 	if err := s.cmd.Start(); err != nil {
@@ -139,6 +133,7 @@ func startServer(t *testing.T, bin, dir, addr string, extra ...string) *server {
 		s.waitErr = s.cmd.Wait()
 		close(s.exited)
 	}()
+	name := "kstore " + args[0]
 	t.Cleanup(func() {
 		select {
 		case <-s.exited:
@@ -146,14 +141,14 @@ func startServer(t *testing.T, bin, dir, addr string, extra ...string) *server {
 			_ = s.cmd.Process.Kill()
 			<-s.exited
 		}
-		checkRaces(t, "kstore serve", s.log.String())
+		checkRaces(t, name, s.log.String())
 	})
 	select {
 	case <-s.log.ready:
 	case <-s.exited:
-		t.Fatalf("kstore serve exited before it was ready (%v):\n%s", s.waitErr, s.log)
+		t.Fatalf("%s exited before it was ready (%v):\n%s", name, s.waitErr, s.log)
 	case <-time.After(30 * time.Second):
-		t.Fatalf("kstore serve printed no ready line within 30s:\n%s", s.log)
+		t.Fatalf("%s printed no ready line (%q) within 30s:\n%s", name, ready, s.log)
 	}
 	return s
 }
