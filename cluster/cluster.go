@@ -68,10 +68,15 @@ const HealthPortOffset = 1000
 // neverExpires is a gossip heartbeat expiration no pause reaches (about 146 years).
 const neverExpires = time.Duration(1 << 62)
 
+// gossipInterval is how often a member gossips its state to others (protoactor's default is
+// 300 ms). kstore reads nothing from gossip: membership comes from the provider, and heartbeat
+// expiry is off; a slower gossip costs an idle member less.
+const gossipInterval = 2 * time.Second
+
 // refreshInterval is how often the automanaged provider polls the members' health endpoints:
 // a member that died is out of the topology, and the store identity moves off it, within about
 // this time (plus the poll's connect time).
-const refreshInterval = 500 * time.Millisecond
+const refreshInterval = time.Second
 
 // Config of a process in the actor cluster. Zero fields take the defaults.
 type Config struct {
@@ -169,7 +174,9 @@ func start(sys *actor.ActorSystem, rc *remote.Config, cfg Config, members []stri
 	// the topology when the provider finds them gone (automanaged.go).
 	opts = append(opts, protocluster.WithHeartbeatExpiration(neverExpires))
 	started := &signaled{ClusterProvider: provider, ready: make(chan error, 1)}
-	c := protocluster.New(sys, protocluster.Configure(cfg.Name, started, disthash.New(), rc, opts...))
+	pcfg := protocluster.Configure(cfg.Name, started, disthash.New(), rc, opts...)
+	pcfg.GossipInterval = gossipInterval
+	c := protocluster.New(sys, pcfg)
 	(&topology{}).track(sys)
 	// StartMember ends with a sleep of a second, after it started the provider: the member
 	// serves from the provider's start on, and the sleep runs out on a goroutine leave waits
