@@ -198,10 +198,10 @@ func start(sys *actor.ActorSystem, rc *remote.Config, cfg Config, members []stri
 	if err := <-started.ready; err != nil {
 		<-startDone
 		stopProvider()
-		if c.Remote != nil {
-			return c.Remote, func() { c.IdentityLookup.Shutdown(); c.Gossip.Shutdown() }, err
+		if c.Remote == nil || c.IdentityLookup == nil {
+			return nil, nil, err // it failed before remote started
 		}
-		return nil, nil, err
+		return c.Remote, func() { c.IdentityLookup.Shutdown(); c.Gossip.Shutdown() }, err
 	}
 	leave = func() {
 		<-startDone
