@@ -1,10 +1,12 @@
 package raftactor
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.etcd.io/raft/v3"
 
 	"github.com/kstore/kstore/messages"
 )
@@ -191,5 +193,42 @@ func TestReadIndexOnFollower(t *testing.T) {
 	}
 	if r.waiters != 0 {
 		t.Fatalf("%d barriers still counted", r.waiters)
+	}
+}
+
+// TestReadIndexLateAnswerAfterRetry: on a link slower than the retry interval, the answer to a
+// ReadIndex request arrives after the request was sent again under a new context. It still
+// confirms the barrier (once): dropping it starved every read on a 400 ms round trip.
+func TestReadIndexLateAnswerAfterRetry(t *testing.T) {
+	sys, caller, got := probe(t)
+	rn := newCluster(t, 1).nodes[1].rn // no leader: raft drops the requests, as a slow link seems to
+	ctxOf := func(n uint64) []byte {
+		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 42), n)
+	}
+	now := time.Now()
+	r := newReadIndex(4, 3*time.Second, 300*time.Millisecond, 42)
+	r.add(9, caller, now)
+	r.send(rn, now) // context 1
+	r.tick(sys.Root, now.Add(400*time.Millisecond))
+	r.send(rn, now.Add(400*time.Millisecond)) // context 2, for the same barrier
+	if len(r.inflight) != 2 {
+		t.Fatalf("%d requests in flight after a retry, want the first and the retry", len(r.inflight))
+	}
+
+	r.ready(sys.Root, []raft.ReadState{{Index: 5, RequestCtx: ctxOf(1)}}, 5)
+	res, ok := receive(t, got).(*ReadIndexed)
+	if !ok || res.ID != 9 || res.Status != nil || res.Index != 5 {
+		t.Fatalf("ReadIndexed = %+v, want id 9 at index 5 from the first request's late answer", res)
+	}
+	r.ready(sys.Root, []raft.ReadState{{Index: 6, RequestCtx: ctxOf(2)}}, 6)
+	// A marker behind any second answer: barrier 10 fails at its deadline, and replies to one
+	// caller arrive in the order they were sent.
+	r.add(10, caller, now)
+	r.tick(sys.Root, now.Add(10*time.Second))
+	if res, _ := receive(t, got).(*ReadIndexed); res == nil || res.ID != 10 {
+		t.Fatalf("got %+v, want the marker barrier 10's failure (a second answer to barrier 9?)", res)
+	}
+	if r.waiters != 0 || len(r.inflight) != 0 || len(r.queued) != 0 {
+		t.Fatalf("left behind: %d waiters, %d requests, %d queued", r.waiters, len(r.inflight), len(r.queued))
 	}
 }
