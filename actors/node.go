@@ -21,6 +21,7 @@ import (
 	"github.com/kstore/kstore/cluster"
 	"github.com/kstore/kstore/messages"
 	"github.com/kstore/kstore/raftactor"
+	"github.com/kstore/kstore/raftactor/wal"
 	"github.com/kstore/kstore/watcheractor"
 )
 
@@ -67,6 +68,9 @@ type Config struct {
 	Cluster *cluster.Config
 	// Audit, when set, gets one info line per command the node applies (catalogactor.Config.Audit).
 	Audit *zap.Logger
+
+	// faults are the failures a test build arms (ArmFailpoints); nil in production.
+	faults *Faults
 }
 
 // LogCompaction: the catalog syncs Badger every SyncEvery applied entries; once CompactAfter
@@ -113,6 +117,10 @@ type Node struct {
 // Start runs a node in an actor system of its own, listening on cfg.Listen.
 func Start(cfg Config) (*Node, error) {
 	cfg.withDefaults()
+	var err error
+	if cfg.faults, err = armedFaults(); err != nil {
+		return nil, err
+	}
 	// Lock first: a second node on the same data dir must fail before it touches the port.
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
@@ -187,6 +195,10 @@ func knownPeers(cfg Config) ([]string, error) {
 // caller's to shut down.
 func Spawn(system *actor.ActorSystem, cfg Config) (*Node, error) {
 	cfg.withDefaults()
+	var err error
+	if cfg.faults, err = armedFaults(); err != nil {
+		return nil, err
+	}
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -224,7 +236,13 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 		return nil, fmt.Errorf("kstore: the data dir %s belongs to node %d, but its Raft log (%s) is gone: it forgot its votes and its log, so it cannot serve under its old id. Remove it (kstore member remove %d), delete the data dir, and add it again (kstore member add, then kstore serve --join)",
 			cfg.DataDir, cfg.NodeID, raftDir, cfg.NodeID)
 	}
-	rlog, err := raftactor.OpenLog(raftDir, slices.Sorted(maps.Keys(ms.self.InitialCluster)), log)
+	walOpts := wal.Options{Logger: log}
+	var catalogFaults catalogactor.Faults
+	if f := cfg.faults; f != nil {
+		log.Warn("failpoints armed: this node fails on purpose (a test build, -tags failpoints)", zap.String("failpoints", f.Armed))
+		walOpts.Faults, catalogFaults = f.WAL, f.Catalog
+	}
+	rlog, err := raftactor.OpenLogWith(raftDir, slices.Sorted(maps.Keys(ms.self.InitialCluster)), walOpts)
 	if err != nil {
 		return nil, fmt.Errorf("kstore: open raft log in %s: %w", cfg.DataDir, err)
 	}
@@ -261,10 +279,11 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 			log:     log,
 			fail:    fail,
 			disk:    &diskSpace{dir: cfg.DataDir, reserve: reserve},
+			stale:   cfg.faults != nil && cfg.faults.StaleReads,
 			watch:   watcheractor.NewHub(cfg.Watch),
 			catalog: func(watch *actor.PID) *actor.Props {
 				return catalogactor.New(catalogactor.Config{DB: db, Watchers: watch, Logger: log, HistoryRevisions: cfg.HistoryRevisions,
-					SyncEvery: cfg.LogCompaction.SyncEvery, NodeID: cfg.NodeID, Store: store, Audit: cfg.Audit})
+					SyncEvery: cfg.LogCompaction.SyncEvery, NodeID: cfg.NodeID, Store: store, Audit: cfg.Audit, Faults: catalogFaults})
 			},
 			raft: func(catalog *actor.PID) *actor.Props {
 				c := rcfg

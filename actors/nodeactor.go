@@ -41,6 +41,7 @@ type nodeActor struct {
 	// without being asked to, or this actor did (a Stop or Poison that reached it).
 	fail     func(error)
 	disk     *diskSpace // free space of the data dir, measured by a goroutine this actor owns
+	stale    bool       // linearizable gets and lists skip the read barrier: Faults.StaleReads (test builds only)
 	watch    *actor.Props
 	catalog  func(watch *actor.PID) *actor.Props
 	raft     func(catalog *actor.PID) *actor.Props
@@ -198,13 +199,13 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *raftactor.MembersChanged:
 		a.membersChanged(ctx, m)
 	case *messages.GetRequest:
-		if m.GetResourceVersion() != 0 || m.GetConsistency() == messages.Consistency_SERIALIZABLE {
+		if m.GetResourceVersion() != 0 || m.GetConsistency() == messages.Consistency_SERIALIZABLE || a.stale {
 			ctx.Forward(a.kids.catalog)
 			return
 		}
 		a.hold(ctx)
 	case *messages.ListRequest:
-		if m.GetResourceVersion() != 0 || m.GetContinue() != "" || m.GetConsistency() == messages.Consistency_SERIALIZABLE {
+		if m.GetResourceVersion() != 0 || m.GetContinue() != "" || m.GetConsistency() == messages.Consistency_SERIALIZABLE || a.stale {
 			ctx.Forward(a.kids.catalog) // a continue token reads at the revision of its first page
 			return
 		}

@@ -103,6 +103,8 @@ type Config struct {
 	// with which Reason, at which resourceVersion, and the outcome. Every member writes it for
 	// every write, leader or not; nil writes none.
 	Audit *zap.Logger
+	// Faults, for tests, injects failures into the commits to Badger; nil in production.
+	Faults Faults
 }
 
 const (
@@ -341,7 +343,7 @@ func (a *Actor) start(ctx actor.Context) {
 	if err != nil {
 		panic(err)
 	}
-	c.audit = a.cfg.Audit
+	c.audit, c.faults = a.cfg.Audit, a.cfg.Faults
 	a.c, a.applied, a.compacted = c, c.applied, c.compacted
 	a.synced = c.applied
 	a.lastGC = time.Now()
@@ -429,7 +431,7 @@ func (a *Actor) shutdown(ctx actor.Context) {
 			a.takeSwapResult(r) // Stopped closes the database it opened
 			if r.c != nil {
 				// The new catalog is durable at its applied index already: nothing to sync.
-				r.c.audit = a.cfg.Audit
+				r.c.audit, r.c.faults = a.cfg.Audit, a.cfg.Faults
 				a.c, a.applied, a.compacted, a.synced = r.c, r.c.applied, r.c.compacted, r.c.applied
 			}
 		default:
@@ -451,11 +453,16 @@ func (a *Actor) shutdown(ctx actor.Context) {
 	}
 	for _, m := range a.queue {
 		for _, pid := range m.ReplyTo {
-			reply(ctx, pid, &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_TIMEOUT,
-				Message: "the write was committed, but the node stopped before applying it: it takes effect when the node restarts; read the object then"}})
+			reply(ctx, pid, notApplied())
 		}
 	}
 	a.queue = nil
+}
+
+// notApplied answers the callers of committed entries the node stops without applying.
+func notApplied() *messages.CommandResult {
+	return &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_TIMEOUT,
+		Message: "the write was committed, but the node stopped before applying it: it takes effect when the node restarts; read the object then"}}
 }
 
 // startApply hands the queued batches to the applier as one job, with the compaction that the
@@ -500,6 +507,11 @@ func (a *Actor) startApply() {
 // finishApply answers the callers of an applied job and tells the hub and raft.
 func (a *Actor) finishApply(ctx actor.Context, r applyResult) {
 	if r.err != nil {
+		// The batch is committed: in the Raft log, it takes effect after a restart at the
+		// latest (a compaction that failed after it applied gets the same answer).
+		for _, pid := range r.job.replyTo {
+			reply(ctx, pid, notApplied())
+		}
 		panic(r.err)
 	}
 	a.applying = false

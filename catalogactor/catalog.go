@@ -1,6 +1,7 @@
 package catalogactor
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 
@@ -20,6 +21,7 @@ type catalog struct {
 	compacted uint64      // oldest readable revision: reads below it are Gone
 	retain    uint64      // revisions of history kept behind applied
 	audit     *zap.Logger // Config.Audit; nil: none
+	faults    Faults      // Config.Faults; nil: none
 }
 
 // EventType is the kind of a change, as a watch event names it.
@@ -191,8 +193,9 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 	if err := wb.SetEntryAt(badger.NewEntry(keyApplied, u64(last)), last); err != nil {
 		return nil, nil, fmt.Errorf("catalogactor: write applied index %d: %w", last, err)
 	}
-	if err := wb.Flush(); err != nil {
-		return nil, nil, fmt.Errorf("catalogactor: write entries %d-%d: %w", c.applied+1, last, err)
+	if err := c.commit(wb); err != nil {
+		return nil, nil, fmt.Errorf("catalogactor: write entries %d-%d to the catalog in %s: %w; the node stops: fix the disk (kernel log, free space), then start the node again: the catalog applies these entries again from the Raft log",
+			c.applied+1, last, cmp.Or(c.db.Opts().Dir, "memory"), err)
 	}
 	c.applied = last
 	return outcomes, changes, nil
@@ -238,7 +241,7 @@ func (c *catalog) compactTo(to, discardTs uint64) error {
 	if err := wb.SetEntryAt(badger.NewEntry(keyCompacted, u64(to)), c.applied); err != nil {
 		return err
 	}
-	if err := wb.Flush(); err != nil {
+	if err := c.commit(wb); err != nil {
 		return err
 	}
 	c.compacted = to

@@ -416,7 +416,7 @@ func (a *Actor) swappedIn(ctx actor.Context, m swapped) {
 	}
 	s := a.swap
 	a.swap = nil
-	m.c.audit = a.cfg.Audit
+	m.c.audit, m.c.faults = a.cfg.Audit, a.cfg.Faults
 	a.c = m.c
 	a.applied, a.compacted, a.synced, a.unsynced = m.c.applied, m.c.compacted, m.c.applied, 0
 	a.log.Info("snapshot installed", zap.Uint64("applied", a.applied), zap.Uint64("compacted", a.compacted))

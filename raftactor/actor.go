@@ -575,7 +575,10 @@ func (a *Actor) stepMessage(m *raftpb.Message) {
 
 func (a *Actor) persisted(ctx actor.Context, m persisted) {
 	if m.err != nil {
-		panic(fmt.Errorf("raftactor: write raft log: %w", m.err))
+		// After a failed write or sync what the log holds on disk is unknown, and a sync tried
+		// again may report success for pages the kernel dropped (etcd's rule): stop, with the
+		// Ready neither advanced nor its messages sent, so nothing it held is acknowledged.
+		panic(fmt.Errorf("raftactor: write raft log: %w; a log that failed a write or sync cannot be trusted, so the node stops: fix the disk (kernel log, free space), then start the node again: it recovers every write it acknowledged from its data dir", m.err))
 	}
 	if m.job.compact != nil {
 		a.compactng = false

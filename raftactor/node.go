@@ -53,7 +53,13 @@ type Log struct {
 // voters a new log stays empty: a node that joins a running cluster gets its configuration
 // and its state from the leader, by a snapshot.
 func OpenLog(dir string, voters []uint64, logger *zap.Logger) (*Log, error) {
-	w, st, err := wal.Open(dir, wal.Options{Logger: logger})
+	return OpenLogWith(dir, voters, wal.Options{Logger: logger})
+}
+
+// OpenLogWith is OpenLog with the durable log's options (its logger, and the faults a test
+// injects).
+func OpenLogWith(dir string, voters []uint64, opts wal.Options) (*Log, error) {
+	w, st, err := wal.Open(dir, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func kstoreBinary(t *testing.T) string {
 			return
 		}
 		build.bin = filepath.Join(build.dir, "kstore")
-		args := append([]string{"build"}, raceBuildFlags...)
+		args := append([]string{"build", "-tags", "failpoints"}, raceBuildFlags...)
 		out, err := exec.Command("go", append(args, "-o", build.bin, ".")...).CombinedOutput()
 		if err != nil {
 			build.err = fmt.Errorf("go build: %v\n%s", err, out)

@@ -52,7 +52,7 @@ func (w *WAL) replay(segs []segment) (*State, error) {
 	if _, err := preallocate(w.f, w.segSize, w.alloc); err != nil {
 		return nil, err
 	}
-	if err := fsync(w.f); err != nil {
+	if err := w.fsync(w.f); err != nil {
 		return nil, err
 	}
 
@@ -185,7 +185,7 @@ func (w *WAL) tail(f *os.File, path string, off, size int64, st readStatus, why 
 	if _, err := preallocate(f, w.segSize, w.alloc); err != nil {
 		return err
 	}
-	if err := fsync(f); err != nil {
+	if err := w.fsync(f); err != nil {
 		return err
 	}
 	w.log.Warn("wal: truncated a torn write at the end of the log (a crash during a write that had not been synced)",

@@ -153,17 +153,3 @@ func seekData(f *os.File) func(int64) (int64, error) {
 		return d, err
 	}
 }
-
-func fdatasync(f *os.File) error {
-	if err := unix.Fdatasync(int(f.Fd())); err != nil {
-		return fmt.Errorf("wal: fdatasync %s: %w", f.Name(), err)
-	}
-	return nil
-}
-
-func fsync(f *os.File) error {
-	if err := unix.Fsync(int(f.Fd())); err != nil {
-		return fmt.Errorf("wal: fsync %s: %w", f.Name(), err)
-	}
-	return nil
-}

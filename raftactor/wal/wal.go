@@ -38,6 +38,9 @@ type Options struct {
 	// Logger receives warnings (torn tails truncated) and information
 	// (segments created and released); nil means zap.NewNop().
 	Logger *zap.Logger
+	// Faults, for tests, injects failures into the WAL's writes and syncs; nil in
+	// production.
+	Faults Faults
 }
 
 // State is what a log holds after replay.
@@ -70,7 +73,8 @@ type WAL struct {
 	hsPayload []byte // marshaled latest non-empty HardState, for segment headers; nil if none
 	snapMeta  *raftpb.SnapshotMetadata
 
-	enc *encoder
+	enc    *encoder
+	faults Faults // Options.Faults
 	// err is the first write or sync failure; once set, every call fails.
 	err    error
 	closed bool
@@ -114,6 +118,7 @@ func open(dir string, opts Options, alloc allocMode) (_ *WAL, _ *State, err erro
 		segSize: opts.SegmentSize,
 		alloc:   alloc,
 		enc:     newEncoder(),
+		faults:  opts.Faults,
 	}
 	defer func() {
 		if err != nil {
@@ -137,7 +142,7 @@ func open(dir string, opts Options, alloc allocMode) (_ *WAL, _ *State, err erro
 		return w, &State{}, nil
 	}
 	if len(removed) > 0 {
-		if err := fsync(w.dirFile); err != nil {
+		if err := w.fsync(w.dirFile); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -177,7 +182,7 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) error 
 	writeHS := hs.GetTerm() != 0 || hs.GetVote() != 0 || hs.GetCommit() != 0 // raft.IsEmptyHardState
 	if !writeHS && len(ents) == 0 {
 		if sync && w.synced < w.off {
-			return w.fail(fdatasync(w.f))
+			return w.fail(w.fdatasync(w.f))
 		}
 		return nil
 	}
@@ -269,7 +274,7 @@ func (w *WAL) ReleaseTo(index uint64) error {
 	}
 	w.segs = append(w.segs[:0], w.segs[n:]...)
 	if n > 0 {
-		return errors.Join(err, fsync(w.dirFile))
+		return errors.Join(err, w.fsync(w.dirFile))
 	}
 	return err
 }
@@ -282,7 +287,7 @@ func (w *WAL) Close() error {
 	}
 	var err error
 	if w.err == nil && w.f != nil && w.synced < w.off {
-		err = fdatasync(w.f)
+		err = w.fdatasync(w.f)
 	}
 	return errors.Join(err, w.closeFiles())
 }
@@ -333,12 +338,12 @@ func (w *WAL) write(sync bool) error {
 		}
 	}
 	w.enc.setBatch(w.synced)
-	if _, err := w.f.WriteAt(w.enc.buf, w.off); err != nil {
-		return w.fail(fmt.Errorf("wal: write %s at offset %d: %w", w.f.Name(), w.off, err))
+	if err := w.writeAt(w.f, w.enc.buf, w.off); err != nil {
+		return w.fail(fmt.Errorf("wal: write %s at offset %d: %w", w.name(w.f), w.off, err))
 	}
 	w.off += n
 	if sync {
-		if err := w.fail(fdatasync(w.f)); err != nil {
+		if err := w.fail(w.fdatasync(w.f)); err != nil {
 			return err
 		}
 		w.synced = w.off
@@ -349,7 +354,7 @@ func (w *WAL) write(sync bool) error {
 // roll makes the current segment durable and starts the next one.
 func (w *WAL) roll() error {
 	if w.synced < w.off {
-		if err := w.fail(fdatasync(w.f)); err != nil {
+		if err := w.fail(w.fdatasync(w.f)); err != nil {
 			return err
 		}
 		w.synced = w.off
@@ -399,17 +404,17 @@ func (w *WAL) createSegment(seq, first uint64) error {
 	}
 	end := int64(len(hdr.buf))
 	hdr.appendBatch(end)
-	if _, err := f.WriteAt(hdr.buf, 0); err != nil {
+	if err := w.writeAt(f, hdr.buf, 0); err != nil {
 		return fmt.Errorf("wal: write %s: %w", tmp, err)
 	}
-	if err := fsync(f); err != nil {
+	if err := w.fsync(f); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("wal: rename %s: %w", tmp, err)
 	}
 	ok = true
-	if err := fsync(w.dirFile); err != nil {
+	if err := w.fsync(w.dirFile); err != nil {
 		f.Close()
 		return err
 	}
