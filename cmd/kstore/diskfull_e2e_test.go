@@ -36,7 +36,7 @@ func TestDiskFull(t *testing.T) {
 	if err := os.WriteFile(ballast, make([]byte, 200<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bin := kstoreBinary(t)
+	bin := plainKstoreBinary(t) // a volume test: see plainKstoreBinary
 	dir, addr := filepath.Join(mnt, "data"), freeAddr(t)
 	const reserve = "134217728" // 128 MiB
 	flags := []string{"--disk-reserve-bytes", reserve, "--badger-memtable-size", "8388608"}

@@ -48,7 +48,7 @@ func TestLongHistoryRestarts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bin := kstoreBinary(t)
+			bin := plainKstoreBinary(t) // a volume test: see plainKstoreBinary
 			dir, addr := t.TempDir(), freeAddr(t)
 			k := &cli{t: t, bin: bin, endpoints: addr}
 			want := map[string]seqAck{}
