@@ -28,6 +28,7 @@ type agentConfig struct {
 	Endpoints []string      // the members' --listen addresses
 	Listen    string        // the agent's own actor system address, inside its namespace
 	Clients   int           // concurrent clients, each with its own connection order
+	Readers   int           // clients that only read, each pinned to one member
 	Keys      int           // the key space the clients share
 	Interval  time.Duration // each client's pause between operations
 	Timeout   time.Duration // a request's budget; a write not answered in it has an unknown outcome
@@ -128,7 +129,11 @@ func (a *agent) client(i int, timeout time.Duration) *actors.Client {
 // member, as Jepsen's clients are, so that a member cut off from the others keeps being asked
 // (and must refuse); the rest move between members as the typed client does on failures.
 func (a *agent) worker(i int) *actors.Client {
-	if n := len(a.cfg.Endpoints); i < n {
+	n := len(a.cfg.Endpoints)
+	switch {
+	case i >= a.cfg.Clients: // a reader
+		return actors.NewClient(a.sys.ActorSystem, a.cfg.Endpoints[i%n:i%n+1], a.cfg.Timeout)
+	case i < n:
 		return actors.NewClient(a.sys.ActorSystem, a.cfg.Endpoints[i:i+1], a.cfg.Timeout)
 	}
 	return a.client(i, a.cfg.Timeout)
@@ -157,8 +162,8 @@ func (a *agent) begin() error {
 		a.watches = append(a.watches, a.watch(i, key))
 	}
 	a.stop = make(chan struct{})
-	a.ops = make([][]checker.Op, a.cfg.Clients)
-	for i := range a.cfg.Clients {
+	a.ops = make([][]checker.Op, a.cfg.Clients+a.cfg.Readers)
+	for i := range a.cfg.Clients + a.cfg.Readers {
 		a.wg.Add(1)
 		go a.run(i)
 	}
@@ -229,6 +234,12 @@ func (a *agent) do(c *actors.Client, rng *rand.Rand, client, seq int, seen map[s
 	var res *messages.CommandResult
 	var err error
 	p := rng.IntN(100)
+	if client >= a.cfg.Clients {
+		// A reader: a member cut off from the others, or paused and woken up, keeps being
+		// asked for linearizable reads many times a second, and must refuse them all, however
+		// long its writers' requests hang.
+		p = rng.IntN(35)
+	}
 	op.Call = a.now()
 	switch {
 	case p < 25:
@@ -496,7 +507,7 @@ func (a *agent) sentinel(rec *record) uint64 {
 	c := a.client(0, a.cfg.Timeout)
 	deadline := time.Now().Add(60 * time.Second)
 	for try := 0; time.Now().Before(deadline); try++ {
-		op := checker.Op{Client: a.cfg.Clients, Kind: checker.Put, Key: "end", Value: fmt.Sprintf("end-%d", try), Call: a.now()}
+		op := checker.Op{Client: a.cfg.Clients + a.cfg.Readers, Kind: checker.Put, Key: "end", Value: fmt.Sprintf("end-%d", try), Call: a.now()}
 		res, err := c.Put(context.Background(), object(op.Key, op.Value, 0), messages.Reason_OPERATOR)
 		op.Return = a.now()
 		op.Outcome, op.Reason = outcome(op.Kind, err)

@@ -169,7 +169,7 @@ func round(t *testing.T, f family, d time.Duration, seed uint64, failpoints stri
 	if f.slow {
 		timeout = 15 * time.Second
 	}
-	c.startAgent(agentConfig{Clients: 6, Keys: 6, Interval: 20 * time.Millisecond, Timeout: timeout, Watches: 2,
+	c.startAgent(agentConfig{Clients: 6, Readers: 3, Keys: 6, Interval: 20 * time.Millisecond, Timeout: timeout, Watches: 2,
 		Out: filepath.Join(t.TempDir(), "record.json"), Seed: seed})
 	began := time.Now()
 	rng := rand.New(rand.NewPCG(seed, 0))
