@@ -160,6 +160,16 @@ type tally struct {
 	seconds                                  float64
 }
 
+func (a *tally) add(b tally) {
+	a.rounds += b.rounds
+	a.ops += b.ops
+	a.unknown += b.unknown
+	a.faults += b.faults
+	a.violations += b.violations
+	a.watchEvents += b.watchEvents
+	a.seconds += b.seconds
+}
+
 // round runs one family for d against a fresh three-member cluster and checks what the
 // clients saw. It returns the round's counts and every violation it found.
 func round(t *testing.T, f family, d time.Duration, seed uint64, failpoints string) (tally, []string) {
@@ -276,13 +286,7 @@ func TestFaults(t *testing.T) {
 				}
 				mu.Lock()
 				sum := totals[f.name]
-				sum.rounds += tl.rounds
-				sum.ops += tl.ops
-				sum.unknown += tl.unknown
-				sum.faults += tl.faults
-				sum.violations += tl.violations
-				sum.watchEvents += tl.watchEvents
-				sum.seconds += tl.seconds
+				sum.add(tl)
 				totals[f.name] = sum
 				mu.Unlock()
 				t.Logf("round %d: %d operations (%d unknown), %d faults, %d watch events, %d violations", r+1, tl.ops, tl.unknown, tl.faults, tl.watchEvents, tl.violations)
@@ -302,13 +306,7 @@ func printSummary(t *testing.T, totals map[string]tally) {
 			continue
 		}
 		fmt.Fprintf(&b, "| %s | %d | %.0f | %d | %d | %d | %d | %d |\n", f.name, s.rounds, s.seconds, s.ops, s.unknown, s.faults, s.watchEvents, s.violations)
-		all.rounds += s.rounds
-		all.seconds += s.seconds
-		all.ops += s.ops
-		all.unknown += s.unknown
-		all.faults += s.faults
-		all.watchEvents += s.watchEvents
-		all.violations += s.violations
+		all.add(s)
 	}
 	fmt.Fprintf(&b, "| all | %d | %.0f | %d | %d | %d | %d | %d |\n", all.rounds, all.seconds, all.ops, all.unknown, all.faults, all.watchEvents, all.violations)
 	fmt.Print(b.String())
