@@ -543,6 +543,7 @@ func (n *Node) stop(cause error) {
 		if err := root.StopFuture(n.pid).Wait(); err != nil {
 			n.cfg.Logger.Warn("node actor did not stop", zap.Error(err))
 		}
+		n.awaitGone()
 		if n.own != nil {
 			n.own.Close()
 		}
@@ -550,6 +551,26 @@ func (n *Node) stop(cause error) {
 		n.err = cause
 		close(n.done)
 	})
+}
+
+// awaitGone waits until the node actor has left the process registry, which protoactor does
+// after its children (the catalog, which closes Badger, and raft, which closes the log) have
+// stopped and it has itself. StopFuture alone does not say so when the actor was already
+// stopping (stopped from outside, a failure): protoactor then answers the watch at once, and
+// the data dir was unlocked, and the test's temporary dir removed, while Badger was still
+// closing (seen once: "unlinkat …/catalog: directory not empty").
+func (n *Node) awaitGone() {
+	deadline := time.Now().Add(stopTimeout)
+	for {
+		if _, ok := n.system.ProcessRegistry.GetLocal(n.pid.GetId()); !ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.cfg.Logger.Warn("node actor still registered after its stop", zap.Duration("waited", stopTimeout))
+			return
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
 }
 
 // lockDataDir creates dir and takes an exclusive lock on dir/LOCK for the node's lifetime.
