@@ -5,7 +5,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 PROTOC_GEN_GO_VERSION := v1.36.12
 STATICCHECK_VERSION   := v0.8.2
 
-.PHONY: build run cluster cluster-stop test soak test-short proto proto-check lint bench bench-disk clean
+.PHONY: build run cluster cluster-stop test soak test-short proto proto-check lint bench bench-quick bench-readme bench-disk clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kstore
@@ -95,29 +95,24 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-# Durable puts through the typed client beside etcd 3.7.3 on this machine, one member and three
-# (clients spread over the members), linearizable and serializable gets on three, the raw cost
-# of one sync on the Raft log, gets through the actor cluster's store identity beside gets by PID,
-# and the watch benchmark (100, 1,000, 10,000 watchers).
-# README.md, section Performance, says what each figure is.
+# The benchmark harness (bench/, a Go module of its own so that etcd's server stays out of
+# kstore's go.mod): kstore and etcd 3.7.3 side by side, one member and three, every scenario;
+# one JSON line per result on stdout, a table at the end, results.json, results.md and plots in
+# bench/out/. BENCH_ARGS adds flags (cd bench && go run . --help lists them).
+# bench-readme runs the standard suite and puts its tables into README.md, section Performance.
+BENCH_OUT ?= out
 bench: build
-	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --clients 1,64,256
-	../shared/etcdbench/run.sh 1 1 64 256
-	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --members 3 --clients 1,64,256
-	../shared/etcdbench/run.sh 3 1 64 256
-	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --members 3 --op get --clients 64
-	OP=get ../shared/etcdbench/run.sh 3 64
-	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --members 3 --op get-serializable --clients 64
-	OP=get-serializable ../shared/etcdbench/run.sh 3 64
-	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --op get-serializable --clients 64 --via address
-	$(GO) run ./bench/cmd/putbench --kstore ./$(BIN) --op get-serializable --clients 64 --via cluster
-	$(GO) test -run x -bench SaveSync -benchtime 2000x ./raftactor/wal/
-	$(GO) test -run '^$$' -bench 'MergeLabels100k|JSONPatchAdds30k|MergeNested9990' -benchtime 3x -benchmem ./catalogactor/patch/
-	$(GO) run ./bench/cmd/watchbench --kstore ./$(BIN) --watchers 100,1000,10000
+	cd bench && $(GO) run . --suite standard --kstore ../$(BIN) --out $(BENCH_OUT) $(BENCH_ARGS)
+
+bench-quick: build
+	cd bench && $(GO) run . --suite quick --kstore ../$(BIN) --out $(BENCH_OUT) $(BENCH_ARGS)
+
+bench-readme: build
+	cd bench && $(GO) run . --suite standard --kstore ../$(BIN) --out $(BENCH_OUT) --readme ../README.md $(BENCH_ARGS)
 
 # Disk use of a node under a 10-minute overwrite loop of 1.2 MiB objects (value-log GC at work).
 bench-disk: build
-	$(GO) run ./bench/cmd/diskbench --kstore ./$(BIN)
+	cd bench && $(GO) run ./cmd/diskbench --kstore ../$(BIN)
 
 clean:
 	rm -rf bin

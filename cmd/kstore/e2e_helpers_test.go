@@ -17,7 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/kstore/kstore/bench"
+	"github.com/kstore/kstore/cluster"
 )
 
 // The end-to-end test runs the kstore binary: a node as a child process and one process per
@@ -93,7 +93,7 @@ func (b *binary) get(t *testing.T, flags ...string) string {
 // port cluster.HealthPortOffset above it, where a node's automanaged health endpoint listens.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	addr, err := bench.FreeAddr()
+	addr, err := cluster.FreeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

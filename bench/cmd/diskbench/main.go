@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/kstore/kstore/actors"
-	"github.com/kstore/kstore/bench"
+	"github.com/kstore/kstore/bench/internal/driver"
 	"github.com/kstore/kstore/messages"
 )
 
@@ -57,7 +57,7 @@ type line struct {
 }
 
 func run(bin string, duration, sample time.Duration, size, keys, rate, history int) error {
-	node, err := bench.StartNodeArgs(bin, append([]string{"--history-revisions", fmt.Sprint(history)}, strings.Fields(os.Getenv("DISKBENCH_SERVE_ARGS"))...))
+	node, err := driver.StartNode(bin, "", append([]string{"--history-revisions", fmt.Sprint(history)}, strings.Fields(os.Getenv("DISKBENCH_SERVE_ARGS"))...))
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func run(bin string, duration, sample time.Duration, size, keys, rate, history i
 	defer sys.Close()
 	c := actors.NewClient(sys.ActorSystem, []string{node.Addr}, 10*time.Second)
 	defer c.Close()
-	if err := bench.WaitLeader(c); err != nil {
+	if err := driver.WaitLeader(c, 30*time.Second); err != nil {
 		return err
 	}
 	// Random hex: Snappy, which Badger compresses tables with, cannot shrink it.

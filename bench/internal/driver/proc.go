@@ -1,4 +1,4 @@
-package main
+package driver
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// rssBytes reads a process's resident set size from /proc/<pid>/status (VmRSS).
-func rssBytes(pid int) (int64, error) {
+// RSSBytes reads a process's resident set size from /proc/<pid>/status (VmRSS).
+func RSSBytes(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -34,8 +34,8 @@ func rssBytes(pid int) (int64, error) {
 // architecture Go supports.
 const clockTick = 10 * time.Millisecond
 
-// cpuTime is the user plus system CPU time a process has used, from /proc/<pid>/stat.
-func cpuTime(pid int) (time.Duration, error) {
+// CPUTime is the user plus system CPU time a process has used, from /proc/<pid>/stat.
+func CPUTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -57,9 +57,9 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
-// machineBusy is the CPU time every core of the machine has spent busy (not idle or waiting for
+// MachineBusy is the CPU time every core of the machine has spent busy (not idle or waiting for
 // I/O), from /proc/stat: with the two processes' own times it says how much other tenants took.
-func machineBusy() (time.Duration, error) {
+func MachineBusy() (time.Duration, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, err
@@ -80,8 +80,8 @@ func machineBusy() (time.Duration, error) {
 	return time.Duration(busy) * clockTick, nil
 }
 
-// selfCPU is this process's user plus system CPU time.
-func selfCPU() time.Duration {
+// SelfCPU is this process's user plus system CPU time.
+func SelfCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -89,51 +89,33 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// heapBytes is this process's live heap after a full collection.
-func heapBytes() int64 {
+// HeapBytes is this process's live heap after a full collection.
+func HeapBytes() int64 {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
 
-// cpuMeter measures the CPU the node, this process and the rest of the machine use over a phase.
-type cpuMeter struct {
-	b                    *bench
-	start                time.Time
-	server, client, busy time.Duration
-	serverOK, busyOK     bool
+// ServerCPU is the CPU time the processes pids have used (those that could not be read count
+// nothing).
+func ServerCPU(pids []int) time.Duration {
+	var sum time.Duration
+	for _, p := range pids {
+		if d, err := CPUTime(p); err == nil {
+			sum += d
+		}
+	}
+	return sum
 }
 
-func (b *bench) startCPU() *cpuMeter {
-	m := &cpuMeter{b: b}
-	m.server, m.serverOK = b.serverCPU()
-	busy, err := machineBusy()
-	m.busy, m.busyOK = busy, err == nil
-	m.client, m.start = selfCPU(), time.Now()
-	return m
-}
-
-// stop fills r's CPU figures for the phase, in which events were delivered, and returns its
-// length.
-func (m *cpuMeter) stop(r *result, events int64) time.Duration {
-	wall := time.Since(m.start)
-	client := selfCPU() - m.client
-	r.ClientCPU = client.Seconds() / wall.Seconds()
-	if events > 0 {
-		r.ClientUSPerEvent = ptr(float64(client.Microseconds()) / float64(events))
+// ServerRSS is the processes' resident set sizes added up.
+func ServerRSS(pids []int) int64 {
+	var sum int64
+	for _, p := range pids {
+		if v, err := RSSBytes(p); err == nil {
+			sum += v
+		}
 	}
-	server, ok := m.b.serverCPU()
-	if !ok || !m.serverOK {
-		return wall
-	}
-	server -= m.server
-	r.ServerCPU = ptr(server.Seconds() / wall.Seconds())
-	if events > 0 {
-		r.ServerUSPerEvent = ptr(float64(server.Microseconds()) / float64(events))
-	}
-	if busy, err := machineBusy(); err == nil && m.busyOK {
-		r.OtherCPU = ptr(max((busy-m.busy-server-client).Seconds()/wall.Seconds(), 0))
-	}
-	return wall
+	return sum
 }
