@@ -45,18 +45,23 @@ cluster-stop:
 # The whole suite under the race detector, plus the check that generated code is current, plus
 # what cannot run under it: the fault tests (real servers under partitions, crashes and slow
 # links, every history checked for linearizability), which run beside the race pass since they
-# mostly wait on their fault schedule; the watch isolation comparison, which measures timing;
-# and the guard tests that need two protoactor remotes in one process (remote.Start sets gRPC's
-# global logger, which the first remote's goroutines read unsynchronised).
+# mostly wait on their fault schedule; the benchmark harness's module (bench/: every scenario for
+# about a second against kstore and etcd, so the harness cannot rot), beside it too; the watch
+# isolation comparison, which measures timing; and the guard tests that need two protoactor
+# remotes in one process (remote.Start sets gRPC's global logger, which the first remote's
+# goroutines read unsynchronised).
 test: proto-check
 	$(GO) vet ./...
 	@$(GO) test -count=1 -v -timeout 15m ./cmd/kstore/internal/faults/ > $(FAULTS_LOG) 2>&1 & faults=$$!; \
+	(cd bench && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...) > $(BENCH_LOG) 2>&1 & benchtests=$$!; \
 	$(GO) test -race -count=1 -timeout 20m ./...; race=$$?; \
 	wait $$faults; f=$$?; grep -v '^=== ' $(FAULTS_LOG); rm -f $(FAULTS_LOG); \
-	echo "fault tests: exit $$f"; [ $$race -eq 0 ] && [ $$f -eq 0 ]
+	wait $$benchtests; b=$$?; cat $(BENCH_LOG); rm -f $(BENCH_LOG); \
+	echo "fault tests: exit $$f; benchmark harness tests: exit $$b"; [ $$race -eq 0 ] && [ $$f -eq 0 ] && [ $$b -eq 0 ]
 	$(GO) test -count=1 -timeout 5m -run 'TestSlowWatcherSlowsNobody|TestGuardRefusesHostileBatches|TestGuardKeepsRemoteWatch' ./actors
 
 FAULTS_LOG := .faults-test.log
+BENCH_LOG := .bench-test.log
 
 # The fault tests for longer (SOAK=10m by default; needs root, ip and iptables), with a summary
 # table at the end: rounds, operations, faults injected, violations. Porcupine's visualization
@@ -99,7 +104,8 @@ lint:
 # kstore's go.mod): kstore and etcd 3.7.3 side by side, one member and three, every scenario;
 # one JSON line per result on stdout, a table at the end, results.json, results.md and plots in
 # bench/out/. BENCH_ARGS adds flags (cd bench && go run . --help lists them).
-# bench-readme runs the standard suite and puts its tables into README.md, section Performance.
+# bench-readme runs the standard suite, keeps its output in bench/results/ (committed: the
+# README shows its put plot) and puts its tables into README.md, section Performance.
 BENCH_OUT ?= out
 bench: build
 	cd bench && $(GO) run . --suite standard --kstore ../$(BIN) --out $(BENCH_OUT) $(BENCH_ARGS)
@@ -108,7 +114,7 @@ bench-quick: build
 	cd bench && $(GO) run . --suite quick --kstore ../$(BIN) --out $(BENCH_OUT) $(BENCH_ARGS)
 
 bench-readme: build
-	cd bench && $(GO) run . --suite standard --kstore ../$(BIN) --out $(BENCH_OUT) --readme ../README.md $(BENCH_ARGS)
+	cd bench && $(GO) run . --suite standard --kstore ../$(BIN) --out results --readme ../README.md $(BENCH_ARGS)
 
 # Disk use of a node under a 10-minute overwrite loop of 1.2 MiB objects (value-log GC at work).
 bench-disk: build

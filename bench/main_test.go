@@ -115,6 +115,13 @@ func check(t *testing.T, r report.Result, wantNA bool) {
 	if r.NA {
 		return
 	}
+	if (r.Scenario == "watch" || r.Scenario == "watch-selective") && r.Watchers == 0 {
+		// The baseline: the full-speed write rate with no watcher open, and nothing else.
+		if r.MaxWriteRate <= 0 || r.Errors > 0 {
+			t.Errorf("%s baseline: max write rate %.0f/s, %d errors", name, r.MaxWriteRate, r.Errors)
+		}
+		return
+	}
 	if r.Ops == 0 || r.OpsPerS <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
 		t.Errorf("%s: nothing measured: %d ops, %.0f/s, p50 %.2f ms, p99 %.2f ms", name, r.Ops, r.OpsPerS, r.P50, r.P99)
 	}

@@ -315,6 +315,7 @@ func (m *etcdMember) start(self, parent, initialCluster string) error {
 		"--initial-cluster", initialCluster, "--initial-cluster-state", "new",
 		"--log-level", "error")
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
+	m.cmd.SysProcAttr = memberAttr()
 	err = m.cmd.Start()
 	logf.Close() // the member writes to its own copy of the descriptor
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kstore/kstore/actors"
@@ -57,6 +58,7 @@ func StartNodes(bin, parent string, n int, args []string, env ...string) ([]*Nod
 		}
 		cmd := exec.Command(bin, append(a, args...)...)
 		cmd.Stderr = os.Stderr
+		cmd.SysProcAttr = memberAttr()
 		if len(env) > 0 {
 			cmd.Env = append(os.Environ(), env...)
 		}
@@ -69,6 +71,12 @@ func StartNodes(bin, parent string, n int, args []string, env ...string) ([]*Nod
 	}
 	return nodes, nil
 }
+
+// memberAttr makes a member process end (SIGTERM, a clean stop) when the harness dies without
+// stopping it (killed, or a test that timed out), instead of running on with its data dir. The
+// signal comes when the thread that started the member exits, which for a Go program that
+// locks no thread is when the process does.
+func memberAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} }
 
 // DataDir is the node's data dir.
 func (n *Node) DataDir() string { return filepath.Join(n.dir, "data") }

@@ -138,14 +138,18 @@ func (wr *watchRound) deliveries(n int64) int64 {
 }
 
 // WatchRound measures one round (spec.Watchers 0: the baseline, which writes with no watcher
-// open). base is the baseline's result, whose max write rate the round compares with.
+// open, and spec.Steady 0 skips the steady phase). base is the baseline's result, whose max
+// write rate the round compares with.
 func WatchRound(ctx context.Context, s driver.Store, spec WatchSpec, round int, base *report.Result) (report.Result, error) {
 	t := s.Target()
 	scenario := "watch"
 	if spec.Selective {
 		scenario = "watch-selective"
 	}
-	r := report.Result{Target: t.System, Members: t.Members, Scenario: scenario, Variant: "steady", Watchers: spec.Watchers, Rate: spec.Rate}
+	r := report.Result{Target: t.System, Members: t.Members, Scenario: scenario, Variant: "steady", Watchers: spec.Watchers}
+	if spec.Steady > 0 {
+		r.Rate = spec.Rate
+	}
 	wr := &watchRound{spec: spec, store: s, round: round, run: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), epoch: time.Now(),
 		sends: make(sendLog, spec.Rate*int(spec.Steady/time.Second))}
 	label := fmt.Sprintf("%s %s w=%d", t, scenario, spec.Watchers)
@@ -178,7 +182,10 @@ func WatchRound(ctx context.Context, s driver.Store, spec WatchSpec, round int, 
 
 	// 2. The steady phase, then its last events.
 	cpu := StartCPU(s.PIDs())
-	st := wr.steady(ctx, label)
+	st := &writes{stats: NewStats()}
+	if spec.Steady > 0 {
+		st = wr.steady(ctx, label)
+	}
 	st.stats.Fill(&r, st.elapsed) // the steady writes: their rate and latency
 	r.Dist = nil
 	r.Expected = wr.deliveries(st.stats.Ops())
