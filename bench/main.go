@@ -19,6 +19,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,6 +49,13 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
+	}
+	if cfg.render != "" {
+		if err := rerender(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -79,6 +87,20 @@ func finish(cfg *config, run *report.Run) error {
 	return nil
 }
 
+// rerender writes the output of an earlier run again from its results.json, so a change of
+// the tables or plots needs no new measurement.
+func rerender(cfg *config) error {
+	b, err := os.ReadFile(cfg.render)
+	if err != nil {
+		return err
+	}
+	var run report.Run
+	if err := json.Unmarshal(b, &run); err != nil {
+		return fmt.Errorf("%s: %w", cfg.render, err)
+	}
+	return finish(cfg, &run)
+}
+
 // config is what the flags ask for.
 type config struct {
 	suite     string
@@ -105,6 +127,7 @@ type config struct {
 	kstore    string
 	serveArgs []string
 	readme    string
+	render    string
 	command   string
 }
 
@@ -132,6 +155,7 @@ func parseFlags(args []string) (*config, error) {
 	out := fs.String("out", "out", "output folder for results.json, results.md and the plots")
 	kstore := fs.String("kstore", "", "the kstore binary (default: built from the repository this harness sits in)")
 	serveArgs := fs.String("serve-args", "", "more arguments for kstore serve, space-separated (e.g. --pprof-listen 127.0.0.1:6060 for a profile of a one-member run)")
+	render := fs.String("render", "", "measure nothing: read a run's results.json and write its tables and plots again (to --out, and --readme)")
 	readme := fs.String("readme", "", "replace the text between <!-- bench:begin --> and <!-- bench:end --> in this file with the run's tables")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: bench [flags]\n\nRuns kstore and etcd side by side on this machine; see the package doc (go doc .) for what each scenario does.\n\n")
@@ -142,7 +166,7 @@ func parseFlags(args []string) (*config, error) {
 	}
 	cfg := &config{suite: *suite, conns: *conns, size: *size, watchSize: *watchSize, keys: *keys, duration: *duration, total: *total,
 		rate: *rate, watchRate: *watchRate, steady: *steady, maxPhase: *maxPhase, drain: *drain, mixTime: *mixTime,
-		limitsDur: *limitsDur, fresh: *fresh, out: *out, kstore: *kstore, serveArgs: strings.Fields(*serveArgs), readme: *readme,
+		limitsDur: *limitsDur, fresh: *fresh, out: *out, render: *render, kstore: *kstore, serveArgs: strings.Fields(*serveArgs), readme: *readme,
 		command: "bench " + strings.Join(args, " ")}
 	var err error
 	if cfg.targets, err = driver.ParseTargets(*targets); err != nil {

@@ -162,25 +162,25 @@ func caption(scenario string) string {
 	var what string
 	switch scenario {
 	case "put":
-		what = "creates of new 1 KiB objects by concurrent clients, with puts/s as a share of the machine's synced-write and batched-Badger ceilings."
+		what = "create-or-replace of objects over the key space, each put changing its object, with puts/s as a share of the machine's ceilings (synced 4 KiB writes one at a time; Badger's synced batches)."
 	case "update":
-		what = "full replacements of existing objects by concurrent clients."
+		what = "read-modify-write: a read, then a write with the object's resourceVersion as its precondition (etcd: a txn comparing the mod revision); conflicts count as errors."
 	case "patch":
-		what = "merge patches of existing objects by concurrent clients (etcd has no merge patch, so its side is n/a)."
+		what = "a JSON merge patch of one field of an existing object (etcd has no merge patch, so its side is n/a)."
 	case "get":
-		what = "linearizable reads of one object by key by concurrent clients."
+		what = "linearizable reads of one object by key."
 	case "get-serializable":
-		what = "serializable reads (served by the member asked, possibly stale) of one object by key by concurrent clients."
+		what = "serializable reads of one object by key, served by the member asked from its own state."
 	case "list":
-		what = "paged lists of a whole collection by concurrent clients, in lists/s with items/s in brackets."
+		what = "every object of the namespace in pages of 500, in lists/s with items/s in brackets."
 	case "list-selector":
-		what = "paged lists filtered by a label selector by concurrent clients, in lists/s with items/s in brackets (etcd has no label selector, so its side is n/a)."
+		what = "the same list filtered by a label selector matching a tenth of the objects, in lists/s with items/s in brackets (etcd has no label selector, so its side is n/a)."
 	case "watch":
-		what = "watchers open on a collection while writes run at a fixed rate, giving each event's lag from its write's scheduled send, deliveries, server memory per watcher and the most writes/s reached with the watchers open; the ratio is kstore's max write rate ÷ etcd's."
+		what = "watchers of one namespace, each seeing every write, while new objects are written at a fixed rate: each event's lag from its write's scheduled send, deliveries seen of those owed, server memory per watcher, then the most writes/s reached with the watchers open (0 watchers: the baseline); the ratio is kstore's max write rate ÷ etcd's."
 	case "watch-selective":
-		what = "watchers that each want a subset of a collection while writes run at a fixed rate, with the same figures as watch; the ratio is kstore's max write rate ÷ etcd's."
+		what = "watchers each of their own namespace, the writes spread over the namespaces (one delivery owed per write), with the same figures as watch; the ratio is kstore's max write rate ÷ etcd's, and the baseline is the watch table's."
 	case "mix":
-		what = "a mixed workload by concurrent clients, split by operation, with the whole mix as the \"all\" row."
+		what = "writers creating and patching objects (etcd: a read and a compare-and-swap), watchers of their namespace and listers at once, split by operation, with the whole mix as the \"all\" row; the watch row is events delivered and their lag."
 	default:
 		what = "ops/s and latency by concurrent clients."
 	}
