@@ -46,17 +46,20 @@ cluster-stop:
 # what cannot run under it: the fault tests (real servers under partitions, crashes and slow
 # links, every history checked for linearizability), which run beside the race pass since they
 # mostly wait on their fault schedule; the benchmark harness's module (bench/: every scenario for
-# about a second against kstore and etcd, so the harness cannot rot), beside it too; the watch
+# about a second against kstore and etcd, so the harness cannot rot), built beside the race pass
+# at a lower priority (etcd's server is most of it) and run after it, since it drives servers
+# flat out and a starved loader would time its own requests out; the watch
 # isolation comparison, which measures timing; and the guard tests that need two protoactor
 # remotes in one process (remote.Start sets gRPC's global logger, which the first remote's
 # goroutines read unsynchronised).
 test: proto-check
 	$(GO) vet ./...
 	@$(GO) test -count=1 -v -timeout 15m ./cmd/kstore/internal/faults/ > $(FAULTS_LOG) 2>&1 & faults=$$!; \
-	(cd bench && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...) > $(BENCH_LOG) 2>&1 & benchtests=$$!; \
+	(cd bench && nice -n 10 $(GO) vet ./... && nice -n 10 $(GO) test -count=1 -run '^$$' ./...) > $(BENCH_LOG) 2>&1 & benchbuild=$$!; \
 	$(GO) test -race -count=1 -timeout 20m ./...; race=$$?; \
 	wait $$faults; f=$$?; grep -v '^=== ' $(FAULTS_LOG); rm -f $(FAULTS_LOG); \
-	wait $$benchtests; b=$$?; cat $(BENCH_LOG); rm -f $(BENCH_LOG); \
+	wait $$benchbuild && (cd bench && $(GO) test -count=1 -timeout 10m ./...) >> $(BENCH_LOG) 2>&1; b=$$?; \
+	grep -v '^ok .*no tests to run' $(BENCH_LOG); rm -f $(BENCH_LOG); \
 	echo "fault tests: exit $$f; benchmark harness tests: exit $$b"; [ $$race -eq 0 ] && [ $$f -eq 0 ] && [ $$b -eq 0 ]
 	$(GO) test -count=1 -timeout 5m -run 'TestSlowWatcherSlowsNobody|TestGuardRefusesHostileBatches|TestGuardKeepsRemoteWatch' ./actors
 

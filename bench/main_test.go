@@ -33,8 +33,8 @@ func TestEveryScenario(t *testing.T) {
 	load.Quiet = !testing.Verbose()
 	out := t.TempDir()
 	cfg, err := parseFlags([]string{"--target", "kstore,etcd", "--scenario", "all", "--clients", "4", "--watchers", "20",
-		"--keys", "500", "--duration", "700ms", "--watch-rate", "200", "--watch-seconds", "1s", "--max-seconds", "500ms",
-		"--drain", "10s", "--mix-seconds", "1s", "--limits", "200ms", "--fresh=false", "--out", out})
+		"--keys", "500", "--duration", "500ms", "--watch-rate", "200", "--watch-seconds", "1s", "--max-seconds", "500ms",
+		"--drain", "10s", "--mix-seconds", "700ms", "--limits", "200ms", "--fresh=false", "--out", out})
 	if err != nil {
 		t.Fatal(err)
 	}
