@@ -187,16 +187,11 @@ type StoreOptions struct {
 // leaves room for the largest object (1.5 MiB) in a batch of others.
 const DefaultMemTableSize = 64 << 20
 
-// OpenStore opens (creating when missing) the catalog's Badger database in managed mode. Badger
-// takes a lock on the directory: a second process opening it fails.
-func OpenStore(o StoreOptions) (*badger.DB, error) {
-	if !o.InMemory {
-		if err := removeEmptyMemtables(o.Dir, o.Logger); err != nil {
-			return nil, err
-		}
-	}
-	opts := badger.DefaultOptions(o.Dir).
-		WithLogger(badgerLogger{o.Logger.Sugar()}).
+// BadgerOptions are the options the catalog opens Badger with, before its logger, memtable
+// size and in-memory choice: the benchmark's Badger ceiling (bench/internal/limits) measures
+// with them, changing only the syncing.
+func BadgerOptions(dir string) badger.Options {
+	return badger.DefaultOptions(dir).
 		// The Raft log is the durable record; Badger is synced when the Raft log is compacted.
 		WithSyncWrites(false).
 		// The catalog is Badger's only writer, applying entries one after another.
@@ -207,7 +202,19 @@ func OpenStore(o StoreOptions) (*badger.DB, error) {
 		WithNumCompactors(2).
 		WithValueLogFileSize(64 << 20).
 		WithCompression(options.Snappy).
-		WithMetricsEnabled(false).
+		WithMetricsEnabled(false)
+}
+
+// OpenStore opens (creating when missing) the catalog's Badger database in managed mode. Badger
+// takes a lock on the directory: a second process opening it fails.
+func OpenStore(o StoreOptions) (*badger.DB, error) {
+	if !o.InMemory {
+		if err := removeEmptyMemtables(o.Dir, o.Logger); err != nil {
+			return nil, err
+		}
+	}
+	opts := BadgerOptions(o.Dir).
+		WithLogger(badgerLogger{o.Logger.Sugar()}).
 		WithInMemory(o.InMemory)
 	if o.MemTableSize > 0 {
 		// Badger refuses a value threshold above its largest batch, 15% of the memtable.

@@ -25,10 +25,10 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 	"golang.org/x/sys/unix"
 
 	"github.com/kstore/kstore/bench/internal/report"
+	"github.com/kstore/kstore/catalogactor"
 )
 
 const (
@@ -165,41 +165,16 @@ func retryEINTR(fn func() error) error {
 	}
 }
 
-// badgerOptions are the options kstore's catalog opens Badger with (catalogactor.OpenStore),
-// except where this measurement needs otherwise:
-//
-//   - WithSyncWrites(true): the point is durable writes (the catalog does not sync, since its
-//     Raft log is the durable record).
-//   - WithLogger(nil): nothing to log to.
-//   - badger.Open, not OpenManaged: db.Update needs Badger to pick the commit timestamps. The
-//     commit path (the write channel, its batching, the synced write) is the same.
-//
-// Mirrored from the catalog, because they are on the write path or compete with it:
-//
-//   - WithDetectConflicts(false): commits skip conflict tracking and checking.
-//   - WithNumVersionsToKeep(1) (also Badger's default): what compactions keep of rewritten keys.
-//   - WithNumCompactors(2) and WithCompression(options.Snappy): the compactors and the table
-//     builds, which take CPU (and disk) from the commits while the writes go on.
-//   - WithValueLogFileSize(64 MiB): the size of the value log files.
-//   - WithMetricsEnabled(false): no metric updates on every write.
-//   - The memtable size (the catalog's DefaultMemTableSize, 64 MiB, is Badger's default, and the
-//     value threshold with it): how often the memtable is flushed and its WAL rotated.
-//
-// Also mirrored, though they are read-side, so memory use is the catalog's:
-// WithBlockCacheSize(32 MiB) and WithIndexCacheSize(16 MiB).
+// badgerOptions are the catalog's (catalogactor.BadgerOptions, with its default memtable),
+// except where this measurement needs otherwise: WithSyncWrites(true), since the point is
+// durable writes (the catalog does not sync: its Raft log is the durable record); no logger;
+// and badger.Open instead of OpenManaged, since db.Update needs Badger to pick the commit
+// timestamps (the commit path, its write channel and the synced write, is the same).
 func badgerOptions(path string) badger.Options {
-	return badger.DefaultOptions(path).
+	return catalogactor.BadgerOptions(path).
 		WithSyncWrites(true).
 		WithLogger(nil).
-		WithDetectConflicts(false).
-		WithNumVersionsToKeep(1).
-		WithBlockCacheSize(32 << 20).
-		WithIndexCacheSize(16 << 20).
-		WithNumCompactors(2).
-		WithValueLogFileSize(64 << 20).
-		WithCompression(options.Snappy).
-		WithMetricsEnabled(false).
-		WithMemTableSize(64 << 20)
+		WithMemTableSize(catalogactor.DefaultMemTableSize)
 }
 
 // measureBadger opens a fresh Badger DB at path and for d commits transactions of BadgerBatch
