@@ -993,7 +993,10 @@ type ListRequest struct {
 	// resource_version, when non-zero, lists the state at that revision. Ignored with continue.
 	ResourceVersion uint64 `protobuf:"varint,8,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
 	// consistency of a list without resource_version and continue.
-	Consistency   Consistency `protobuf:"varint,9,opt,name=consistency,proto3,enum=kstore.v1.Consistency" json:"consistency,omitempty"`
+	Consistency Consistency `protobuf:"varint,9,opt,name=consistency,proto3,enum=kstore.v1.Consistency" json:"consistency,omitempty"`
+	// field_selector uses the grammar of WatchRequest.field_selector (metadata.name,
+	// metadata.namespace).
+	FieldSelector string `protobuf:"bytes,10,opt,name=field_selector,json=fieldSelector,proto3" json:"field_selector,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1089,6 +1092,13 @@ func (x *ListRequest) GetConsistency() Consistency {
 		return x.Consistency
 	}
 	return Consistency_LINEARIZABLE
+}
+
+func (x *ListRequest) GetFieldSelector() string {
+	if x != nil {
+		return x.FieldSelector
+	}
+	return ""
 }
 
 type ListResult struct {
@@ -1214,9 +1224,13 @@ type NodeStatus struct {
 	// members are the cluster's members as this node knows them.
 	Members []*Member `protobuf:"bytes,9,rep,name=members,proto3" json:"members,omitempty"`
 	// cluster_id is a digest of the initial cluster the node's data dir was made for.
-	ClusterId     string `protobuf:"bytes,10,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ClusterId string `protobuf:"bytes,10,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// version is the kstore release the node runs (messages.Version).
+	Version string `protobuf:"bytes,11,opt,name=version,proto3" json:"version,omitempty"`
+	// protocol_version is the wire protocol the node speaks (messages.ProtocolVersion).
+	ProtocolVersion uint32 `protobuf:"varint,12,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -1317,6 +1331,20 @@ func (x *NodeStatus) GetClusterId() string {
 		return x.ClusterId
 	}
 	return ""
+}
+
+func (x *NodeStatus) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
 }
 
 // Member is one member of a cluster.
@@ -1850,9 +1878,12 @@ type WatchRequest struct {
 	Mux string `protobuf:"bytes,13,opt,name=mux,proto3" json:"mux,omitempty"`
 	// consistency of the start of a watch without resource_version: LINEARIZABLE starts at a
 	// revision that holds every write acknowledged before the watch began.
-	Consistency   Consistency `protobuf:"varint,14,opt,name=consistency,proto3,enum=kstore.v1.Consistency" json:"consistency,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Consistency Consistency `protobuf:"varint,14,opt,name=consistency,proto3,enum=kstore.v1.Consistency" json:"consistency,omitempty"`
+	// bookmark_interval_ms, with bookmarks, asks for a BOOKMARK this often instead of the node's
+	// --bookmark-interval; the node clamps it to [1 s, 10 min]. 0: the node's interval.
+	BookmarkIntervalMs uint64 `protobuf:"varint,15,opt,name=bookmark_interval_ms,json=bookmarkIntervalMs,proto3" json:"bookmark_interval_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *WatchRequest) Reset() {
@@ -1981,6 +2012,13 @@ func (x *WatchRequest) GetConsistency() Consistency {
 		return x.Consistency
 	}
 	return Consistency_LINEARIZABLE
+}
+
+func (x *WatchRequest) GetBookmarkIntervalMs() uint64 {
+	if x != nil {
+		return x.BookmarkIntervalMs
+	}
+	return 0
 }
 
 // WatchCredit grants a watcher more events. Sender: the subscriber. Receiver: its watcher.
@@ -2892,7 +2930,7 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\tGetResult\x12\x16\n" +
 	"\x06object\x18\x01 \x01(\fR\x06object\x12)\n" +
 	"\x10resource_version\x18\x02 \x01(\x04R\x0fresourceVersion\x12)\n" +
-	"\x06status\x18\x03 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\xad\x02\n" +
+	"\x06status\x18\x03 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\xd4\x02\n" +
 	"\vListRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
@@ -2902,14 +2940,16 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x05limit\x18\x06 \x01(\x03R\x05limit\x12\x1a\n" +
 	"\bcontinue\x18\a \x01(\tR\bcontinue\x12)\n" +
 	"\x10resource_version\x18\b \x01(\x04R\x0fresourceVersion\x128\n" +
-	"\vconsistency\x18\t \x01(\x0e2\x16.kstore.v1.ConsistencyR\vconsistency\"\x94\x01\n" +
+	"\vconsistency\x18\t \x01(\x0e2\x16.kstore.v1.ConsistencyR\vconsistency\x12%\n" +
+	"\x0efield_selector\x18\n" +
+	" \x01(\tR\rfieldSelector\"\x94\x01\n" +
 	"\n" +
 	"ListResult\x12)\n" +
 	"\x10resource_version\x18\x01 \x01(\x04R\x0fresourceVersion\x12\x14\n" +
 	"\x05items\x18\x02 \x03(\fR\x05items\x12\x1a\n" +
 	"\bcontinue\x18\x03 \x01(\tR\bcontinue\x12)\n" +
 	"\x06status\x18\x04 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\x0f\n" +
-	"\rStatusRequest\"\xac\x02\n" +
+	"\rStatusRequest\"\xf1\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x16\n" +
@@ -2923,7 +2963,9 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\amembers\x18\t \x03(\v2\x11.kstore.v1.MemberR\amembers\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\n" +
-	" \x01(\tR\tclusterId\"^\n" +
+	" \x01(\tR\tclusterId\x12\x18\n" +
+	"\aversion\x18\v \x01(\tR\aversion\x12)\n" +
+	"\x10protocol_version\x18\f \x01(\rR\x0fprotocolVersion\"^\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
@@ -2953,7 +2995,7 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\bHelloAck\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\":\n" +
 	"\rMemberRefused\x12)\n" +
-	"\x06status\x18\x01 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\xec\x03\n" +
+	"\x06status\x18\x01 \x01(\v2\x11.kstore.v1.StatusR\x06status\"\x9e\x04\n" +
 	"\fWatchRequest\x12\x19\n" +
 	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x18\n" +
@@ -2969,7 +3011,8 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x0einitial_events\x18\v \x01(\bR\rinitialEvents\x12;\n" +
 	"\rinitial_after\x18\f \x01(\v2\x16.kstore.v1.ResourceKeyR\finitialAfter\x12\x10\n" +
 	"\x03mux\x18\r \x01(\tR\x03mux\x128\n" +
-	"\vconsistency\x18\x0e \x01(\x0e2\x16.kstore.v1.ConsistencyR\vconsistency\"B\n" +
+	"\vconsistency\x18\x0e \x01(\x0e2\x16.kstore.v1.ConsistencyR\vconsistency\x120\n" +
+	"\x14bookmark_interval_ms\x18\x0f \x01(\x04R\x12bookmarkIntervalMs\"B\n" +
 	"\vWatchCredit\x12\x19\n" +
 	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x18\n" +
 	"\agranted\x18\x02 \x01(\x04R\agranted\"(\n" +
