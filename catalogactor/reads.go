@@ -44,6 +44,7 @@ type listPlan struct {
 	prefix []byte
 	start  []byte // the key to seek to; prefix when starting from the top
 	sel    selector.Selector
+	fields selector.FieldSelector
 	limit  int64
 	ts     uint64 // the list's resourceVersion; 0 until the actor picks it
 	digest uint32 // the request's identity, carried in the continue token
@@ -94,14 +95,23 @@ func planList(req *messages.ListRequest) (listPlan, error) {
 	if err != nil {
 		return listPlan{}, invalidf("label selector is not valid: %v", err)
 	}
+	fields, err := selector.ParseFields(req.GetFieldSelector())
+	if err != nil {
+		return listPlan{}, invalidf("field selector is not valid: %v", err)
+	}
 	var ns *string
 	if req.GetNamespace() != "" {
 		n := req.GetNamespace()
 		ns = &n
 	}
-	p := listPlan{prefix: typePrefix(req.GetGroup(), req.GetVersion(), req.GetKind(), ns), sel: sel, limit: req.GetLimit(), ts: req.GetResourceVersion()}
+	p := listPlan{prefix: typePrefix(req.GetGroup(), req.GetVersion(), req.GetKind(), ns), sel: sel, fields: fields, limit: req.GetLimit(), ts: req.GetResourceVersion()}
 	p.start = p.prefix
-	p.digest = crc32.Checksum([]byte(string(p.prefix)+"\x00"+sel.String()), crcTable)
+	identity := string(p.prefix) + "\x00" + sel.String()
+	if !fields.Empty() {
+		// Appended only when set, so that tokens issued before field selectors stay valid.
+		identity += "\x00" + fields.String()
+	}
+	p.digest = crc32.Checksum([]byte(identity), crcTable)
 	if req.GetContinue() == "" {
 		return p, nil
 	}
@@ -114,7 +124,7 @@ func planList(req *messages.ListRequest) (listPlan, error) {
 		return listPlan{}, invalidf("continue token is damaged: pass the token from the previous page unchanged, or start the list again without one")
 	}
 	if t.Digest != p.digest {
-		return listPlan{}, invalidf("continue token belongs to another list: keep the type, namespace and label selector of the first page, or start again without a token")
+		return listPlan{}, invalidf("continue token belongs to another list: keep the type, namespace, label and field selectors of the first page, or start again without a token")
 	}
 	p.ts = t.RV
 	p.start = append(append([]byte{}, p.prefix...), t.Start...)
@@ -146,12 +156,12 @@ func readList(db *badger.DB, p listPlan) *messages.ListResult {
 		if err != nil {
 			return &messages.ListResult{Status: messages.StatusOf(err)}
 		}
-		if !p.sel.Empty() {
+		if !p.sel.Empty() || !p.fields.Empty() {
 			o, err := object.ParseRaw(b)
 			if err != nil {
 				return &messages.ListResult{Status: messages.StatusOf(err)}
 			}
-			if !p.sel.Matches(o.Labels()) {
+			if !p.sel.Matches(o.Labels()) || !p.fields.Matches(o.Meta("name"), o.Meta("namespace")) {
 				continue
 			}
 		}

@@ -162,6 +162,9 @@ func TestReadList(t *testing.T) {
 	pods := func(ns, sel string, limit int64) *messages.ListRequest {
 		return &messages.ListRequest{Version: "v1", Kind: "Pod", Namespace: ns, LabelSelector: sel, Limit: limit}
 	}
+	fields := func(ns, sel string) *messages.ListRequest {
+		return &messages.ListRequest{Version: "v1", Kind: "Pod", Namespace: ns, FieldSelector: sel}
+	}
 	all := []string{"default/a@12", "default/b@3", "default/c@4", "default/d@5", "defaultx/a@9", "kube-system/a@7", "kube-system/z@8"}
 	tests := []struct {
 		name string
@@ -182,6 +185,11 @@ func TestReadList(t *testing.T) {
 		{"set and not exists", pods("", "app in (web,db),!tier", 0), []string{"default/c@4", "default/d@5", "defaultx/a@9", "kube-system/a@7"}},
 		{"selector in a namespace", pods("default", "app=db", 0), []string{"default/b@3", "default/d@5"}},
 		{"matches nothing", pods("", "app=none", 0), nil},
+		{"field: a name", fields("", "metadata.name=a"), []string{"default/a@12", "defaultx/a@9", "kube-system/a@7"}},
+		{"field: not a name", fields("", "metadata.name!=a"), []string{"default/b@3", "default/c@4", "default/d@5", "kube-system/z@8"}},
+		{"field: a namespace", fields("", "metadata.namespace=kube-system"), []string{"kube-system/a@7", "kube-system/z@8"}},
+		{"field: a name in a namespace", fields("default", "metadata.name=c"), []string{"default/c@4"}},
+		{"field and label", &messages.ListRequest{Version: "v1", Kind: "Pod", LabelSelector: "app=web", FieldSelector: "metadata.namespace!=default"}, []string{"defaultx/a@9", "kube-system/a@7"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,6 +323,7 @@ func TestPlanList(t *testing.T) {
 		{"bad namespace", req(func(r *messages.ListRequest) { r.Namespace = "Default" }), messages.StatusReason_INVALID, "namespace", 0},
 		{"negative limit", req(func(r *messages.ListRequest) { r.Limit = -1 }), messages.StatusReason_INVALID, "negative", 0},
 		{"bad selector", req(func(r *messages.ListRequest) { r.LabelSelector = "app in (web" }), messages.StatusReason_INVALID, "label selector is not valid", 0},
+		{"bad field selector", req(func(r *messages.ListRequest) { r.FieldSelector = "spec.replicas=3" }), messages.StatusReason_INVALID, "field selector is not valid", 0},
 		{"one bit flipped", req(func(r *messages.ListRequest) { r.Continue = string(flip) }), messages.StatusReason_INVALID, damaged, 0},
 		{"truncated", req(func(r *messages.ListRequest) { r.Continue = tok[:len(tok)-3] }), messages.StatusReason_INVALID, damaged, 0},
 		{"not base64", req(func(r *messages.ListRequest) { r.Continue = "%%%" }), messages.StatusReason_INVALID, damaged, 0},
@@ -349,6 +358,7 @@ func TestPlanList(t *testing.T) {
 		{"another version", req(func(r *messages.ListRequest) { r.Version = "v2" }), messages.StatusReason_INVALID, another, 0},
 		{"another selector", req(func(r *messages.ListRequest) { r.LabelSelector = "app=web" }), messages.StatusReason_INVALID, another, 0},
 		{"no selector", req(func(r *messages.ListRequest) { r.LabelSelector = "" }), messages.StatusReason_INVALID, another, 0},
+		{"a field selector added", req(func(r *messages.ListRequest) { r.FieldSelector = "metadata.name=a" }), messages.StatusReason_INVALID, another, 0},
 		{"re-summed digest of another list", req(func(r *messages.ListRequest) {
 			r.Continue = editToken(t, tok, true, func(ct *continueToken) { ct.Digest++ })
 		}), messages.StatusReason_INVALID, another, 0},
