@@ -392,7 +392,7 @@ func refuse(ctx actor.Context, status *messages.Status, withStatus bool) bool {
 		if !withStatus {
 			return false
 		}
-		ctx.Respond(&messages.NodeStatus{Status: status})
+		ctx.Respond(&messages.NodeStatus{Status: status, Version: messages.Version, ProtocolVersion: messages.ProtocolVersion})
 	default:
 		return false
 	}

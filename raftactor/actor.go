@@ -333,7 +333,8 @@ func (a *Actor) status() *messages.NodeStatus {
 	}
 	members := a.memberList(cs)
 	return &messages.NodeStatus{NodeId: a.cfg.NodeID, Leader: st.Lead, Term: st.GetTerm(),
-		Commit: st.GetCommit(), Applied: a.applied, Compacted: a.compacted, Role: role, Members: members, ClusterId: a.cfg.ClusterID}
+		Commit: st.GetCommit(), Applied: a.applied, Compacted: a.compacted, Role: role, Members: members, ClusterId: a.cfg.ClusterID,
+		Version: messages.Version, ProtocolVersion: messages.ProtocolVersion}
 }
 
 func (a *Actor) checkCaughtUp(ctx actor.Context) {
