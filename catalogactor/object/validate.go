@@ -126,6 +126,10 @@ func ValidateRaw(r *Raw, k *messages.ResourceKey) error {
 			if !isString(l.value) {
 				return invalid("metadata.labels[%q] must be a string", l.key)
 			}
+			value, _ := unquote(l.value)
+			if err := ValidateLabel(l.key, value); err != nil {
+				return err
+			}
 		}
 	}
 	if err := ValidateKey(k); err != nil {
@@ -317,6 +321,50 @@ func isDNS1123Subdomain(s string) bool {
 				return false
 			}
 			start = i + 1
+		}
+	}
+	return true
+}
+
+// Label rules, as Kubernetes' IsQualifiedName (keys) and IsValidLabelValue (values): a label a
+// selector could never name is refused on write, as the API server refuses it.
+const (
+	labelNameRule  = "at most 63 characters of letters, digits, '-', '_' and '.', beginning and ending with a letter or digit"
+	labelKeyRule   = "a name (" + labelNameRule + "), optionally prefixed by a DNS subdomain and '/', such as app or example.com/tier"
+	labelValueRule = "empty, or " + labelNameRule + ", such as web or v1.2"
+)
+
+// ValidateLabel checks one label of metadata.labels.
+func ValidateLabel(key, value string) error {
+	name := key
+	if prefix, rest, ok := strings.Cut(key, "/"); ok {
+		if !isDNS1123Subdomain(prefix) {
+			return invalid("metadata.labels: key %q is not valid: its prefix %q must be %s", key, prefix, dns1123SubdomainRule)
+		}
+		name = rest
+	}
+	if !isLabelName(name) {
+		return invalid("metadata.labels: key %q is not valid: it must be %s", key, labelKeyRule)
+	}
+	if value != "" && !isLabelName(value) {
+		return invalid("metadata.labels[%q]: value %q is not valid: it must be %s", key, value, labelValueRule)
+	}
+	return nil
+}
+
+// isLabelName reports whether s matches ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9] and is at most
+// 63 long.
+func isLabelName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	if !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
 		}
 	}
 	return true
