@@ -1879,8 +1879,9 @@ type WatchRequest struct {
 	// consistency of the start of a watch without resource_version: LINEARIZABLE starts at a
 	// revision that holds every write acknowledged before the watch began.
 	Consistency Consistency `protobuf:"varint,14,opt,name=consistency,proto3,enum=kstore.v1.Consistency" json:"consistency,omitempty"`
-	// bookmark_interval_ms, with bookmarks, asks for a BOOKMARK this often instead of the node's
-	// --bookmark-interval; the node clamps it to [1 s, 10 min]. 0: the node's interval.
+	// bookmark_interval_ms, with bookmarks, asks for a BOOKMARK this often (rounded to whole
+	// seconds) instead of the node's --bookmark-interval; outside [1,000, 600,000] the watch is
+	// refused with Invalid. 0: the node's interval.
 	BookmarkIntervalMs uint64 `protobuf:"varint,15,opt,name=bookmark_interval_ms,json=bookmarkIntervalMs,proto3" json:"bookmark_interval_ms,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache

@@ -31,7 +31,8 @@ type Config struct {
 	// HistoryBatch bounds the changes one catch-up read asks the catalog for, and the objects
 	// of one page of an initial state.
 	HistoryBatch int
-	// BookmarkInterval is how often a watch that asked for bookmarks gets one.
+	// BookmarkInterval is how often a watch that asked for bookmarks gets one, unless its
+	// request names an interval of its own (WatchRequest.bookmark_interval_ms).
 	BookmarkInterval time.Duration
 	// ReadWait bounds how long a watch from a resourceVersion ahead of the node waits for it.
 	ReadWait time.Duration
@@ -53,6 +54,11 @@ const (
 	defaultHistoryBatch   = 512
 	// DefaultBookmarkInterval is about the Kubernetes API server's.
 	DefaultBookmarkInterval = time.Minute
+	// MinBookmarkInterval and MaxBookmarkInterval bound the interval a watch may ask for: below
+	// a second the bookmarks would cost more than the events of most watches, and over ten
+	// minutes an idle watch would not notice a lost stream for that long.
+	MinBookmarkInterval = time.Second
+	MaxBookmarkInterval = 10 * time.Minute
 	// eventOverhead is what an event costs beside its object, for the buffer bound.
 	eventOverhead = 128
 	// defaultFlushDelay: at 1,000 writes/s a push then carries about 5 changes, for a few ms
@@ -86,10 +92,11 @@ type (
 		changes []*change
 		upTo    uint64
 	}
-	// join asks to go live after revision from, with bookmarks or not.
+	// join asks to go live after revision from, with bookmarks every bookmarkEvery or none
+	// (0).
 	join struct {
-		from      uint64
-		bookmarks bool
+		from          uint64
+		bookmarkEvery time.Duration
 	}
 	// joined answers join: the ring's changes after from, and the watcher is live.
 	joined struct{ push }
@@ -105,7 +112,7 @@ type (
 	bookmark struct{ rv uint64 }
 	// Internal to the hub.
 	flush   struct{}
-	hubTick struct{}
+	hubTick struct{ now time.Time }
 )
 
 // Hub is the node's watch hub: it spawns and supervises one watcher actor per subscriber, keeps
@@ -126,8 +133,11 @@ type Hub struct {
 	pushed    uint64 // the upTo of the last push: what every live watcher has seen
 	known     bool   // upTo and floor are set (the catalog has spoken)
 
-	live       map[string]*actor.PID // watchers that get every push
-	bookmarked map[string]*actor.PID // live watchers that asked for bookmarks
+	live map[string]*actor.PID // watchers that get every push
+	// The live watchers that asked for bookmarks, grouped by interval: a tick costs one check per
+	// interval in use (at most one per second of the allowed range), not one per watcher.
+	bookmarks  map[time.Duration]*bookmarkGroup
+	bookmarked map[string]time.Duration // watcher id → its group
 	watchers   int                   // watcher children
 	pending    []*change             // changes not yet pushed
 	dirty      bool                  // a flush is queued
@@ -139,11 +149,74 @@ type Hub struct {
 	wg   sync.WaitGroup
 }
 
+// bookmarkGroup is the live watchers that get a bookmark every one interval.
+type bookmarkGroup struct {
+	pids map[string]*actor.PID
+	next time.Time // when they get the next; zero until the first tick sets it
+}
+
+// tickEvery is how often the hub looks for bookmarks due: the finest interval a watch may ask
+// for, or the node's own when that is finer (tests).
+func (c *Config) tickEvery() time.Duration { return min(c.BookmarkInterval, MinBookmarkInterval) }
+
+// bookmarkEvery is the interval a request gets: its own (whole seconds, validated by
+// bookmarkInterval), or the node's.
+func (c *Config) bookmarkEvery(req *messages.WatchRequest) time.Duration {
+	if !req.GetBookmarks() {
+		return 0
+	}
+	if ms := req.GetBookmarkIntervalMs(); ms != 0 {
+		return (time.Duration(ms) * time.Millisecond).Round(time.Second)
+	}
+	return c.BookmarkInterval
+}
+
+// checkBookmarkInterval refuses an interval outside [MinBookmarkInterval, MaxBookmarkInterval].
+func checkBookmarkInterval(req *messages.WatchRequest) error {
+	ms := req.GetBookmarkIntervalMs()
+	if ms == 0 {
+		return nil
+	}
+	if !req.GetBookmarks() {
+		return invalid("bookmark_interval_ms %d is set but bookmarks is not: ask for bookmarks too, or leave the interval out", ms)
+	}
+	if d := time.Duration(ms) * time.Millisecond; ms > uint64(MaxBookmarkInterval/time.Millisecond) || d < MinBookmarkInterval {
+		return invalid("bookmark_interval_ms %d is outside [%d, %d]: ask for a bookmark between every second and every ten minutes, or leave it out for the node's interval",
+			ms, MinBookmarkInterval.Milliseconds(), MaxBookmarkInterval.Milliseconds())
+	}
+	return nil
+}
+
+func (h *Hub) bookmark(id string, pid *actor.PID, every time.Duration) {
+	h.unbookmark(id)
+	g := h.bookmarks[every]
+	if g == nil {
+		g = &bookmarkGroup{pids: map[string]*actor.PID{}}
+		h.bookmarks[every] = g
+	}
+	g.pids[id] = pid
+	h.bookmarked[id] = every
+}
+
+func (h *Hub) unbookmark(id string) {
+	every, ok := h.bookmarked[id]
+	if !ok {
+		return
+	}
+	delete(h.bookmarked, id)
+	if g := h.bookmarks[every]; g != nil {
+		if delete(g.pids, id); len(g.pids) == 0 {
+			delete(h.bookmarks, every)
+		}
+	}
+}
+
 // NewHub returns the props of a hub.
 func NewHub(cfg Config) *actor.Props {
 	cfg.withDefaults()
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &Hub{cfg: cfg, live: map[string]*actor.PID{}, bookmarked: map[string]*actor.PID{},
+		return &Hub{cfg: cfg, live: map[string]*actor.PID{},
+			bookmarks: map[time.Duration]*bookmarkGroup{}, bookmarked: map[string]time.Duration{},
 			streams: map[string]*streamRef{}, streamOf: map[string]string{}}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive {
 		// A watcher that failed ends its watch; its subscriber resumes from its last revision.
@@ -155,7 +228,7 @@ func (h *Hub) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		h.stop = make(chan struct{})
-		root, self, every := ctx.ActorSystem().Root, ctx.Self(), h.cfg.BookmarkInterval
+		root, self, every := ctx.ActorSystem().Root, ctx.Self(), h.cfg.tickEvery()
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
@@ -165,8 +238,8 @@ func (h *Hub) Receive(ctx actor.Context) {
 				select {
 				case <-h.stop:
 					return
-				case <-t.C:
-					root.Send(self, hubTick{})
+				case now := <-t.C:
+					root.Send(self, hubTick{now: now})
 				}
 			}
 		}()
@@ -188,15 +261,28 @@ func (h *Hub) Receive(ctx actor.Context) {
 		h.join(ctx, m)
 	case leave:
 		delete(h.live, ctx.Sender().GetId())
-		delete(h.bookmarked, ctx.Sender().GetId())
+		h.unbookmark(ctx.Sender().GetId())
 	case *actor.Terminated:
 		h.terminated(ctx, m.Who)
 	case hubTick:
 		// At what live watchers have been pushed, not at upTo: changes up to upTo may still
 		// wait for their flush, and a bookmark must not overtake them.
 		b := bookmark{rv: h.pushed}
-		for _, pid := range h.bookmarked {
-			ctx.Send(pid, b)
+		tick := h.cfg.tickEvery()
+		for every, g := range h.bookmarks {
+			if g.next.IsZero() {
+				// The group began within the last tick.
+				g.next = m.now.Add(every - tick)
+			}
+			// Half a tick early counts: ticks jitter, and one a hair early would delay the
+			// bookmarks by a whole tick.
+			if m.now.Add(tick / 2).Before(g.next) {
+				continue
+			}
+			g.next = m.now.Add(every)
+			for _, pid := range g.pids {
+				ctx.Send(pid, b)
+			}
 		}
 	case *actor.Stopping:
 		if h.stop != nil {
@@ -214,7 +300,7 @@ func (h *Hub) changes(ctx actor.Context, m *catalogactor.Changes) {
 		for id, w := range h.live {
 			ctx.Send(w, rewind{})
 			delete(h.live, id)
-			delete(h.bookmarked, id)
+			h.unbookmark(id)
 		}
 		return
 	}
@@ -268,6 +354,9 @@ func (h *Hub) watch(ctx actor.Context, req *messages.WatchRequest) {
 		return // nowhere to say anything
 	}
 	f, err := newFilter(req)
+	if err == nil {
+		err = checkBookmarkInterval(req)
+	}
 	if err == nil && h.watchers >= h.cfg.MaxWatchers {
 		err = messages.Errorf(messages.StatusReason_UNAVAILABLE, "this node serves %d watches, its limit: retry later or watch through another node", h.watchers)
 	}
@@ -331,7 +420,7 @@ func (h *Hub) terminated(ctx actor.Context, who *actor.PID) {
 	}
 	h.watchers--
 	delete(h.live, id)
-	delete(h.bookmarked, id)
+	h.unbookmark(id)
 	if s, ok := h.streams[key]; hasStream && ok {
 		if s.watchers--; s.watchers == 0 {
 			// Behind the watchers' last deliveries in the stream's mailbox: it sends them, then
@@ -361,7 +450,7 @@ func (h *Hub) join(ctx actor.Context, m join) {
 	// repeats them, by revision.
 	ctx.Send(w, joined{push{changes: out, upTo: h.upTo}})
 	h.live[w.GetId()] = w
-	if m.bookmarks {
-		h.bookmarked[w.GetId()] = w
+	if m.bookmarkEvery > 0 {
+		h.bookmark(w.GetId(), w, m.bookmarkEvery)
 	}
 }

@@ -194,7 +194,7 @@ func (w *watcher) step(ctx actor.Context) {
 
 func (w *watcher) joinHub(ctx actor.Context) {
 	w.phase, w.waiting = joining, true
-	ctx.Request(w.hub, join{from: w.pos, bookmarks: w.req.GetBookmarks()})
+	ctx.Request(w.hub, join{from: w.pos, bookmarkEvery: w.cfg.bookmarkEvery(w.req)})
 }
 
 func (w *watcher) onPush(ctx actor.Context, p *push) {
