@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,14 @@ const DefaultTimeout = 5 * time.Second
 // Client is the typed client of kstore nodes, for Go programs and for actors. It sends requests
 // to a node actor and turns replies into results and *messages.Error values. It holds no
 // connection of its own: replies come back through the actor system it is given, which must
-// have remote started when the nodes are in other processes (see NewSystem).
+// have remote started when the nodes are in other processes (see NewSystem). A client whose
+// system has no remote and whose endpoints are all in other actor systems fails every call at
+// once with Unavailable, sending nothing.
+//
+// Objects go in and come out as JSON bytes (Put, Get, ListAll) or as *Unstructured (PutObject,
+// GetObject, ListObjects). A call whose context ends returns ctx's error: context.Canceled, or a
+// Timeout *messages.Error that says the caller's deadline passed and matches
+// context.DeadlineExceeded; a write whose outcome is then unknown says so.
 //
 // A Client is safe for concurrent use.
 type Client struct {
@@ -102,7 +110,50 @@ func (c *Client) target(i int, wait time.Duration) (*actor.PID, error) {
 	if c.store != nil {
 		return c.store.resolve(wait)
 	}
-	return c.endpoints[i%len(c.endpoints)], nil
+	pid := c.endpoints[i%len(c.endpoints)]
+	if sys := c.root.ActorSystem(); !hasRemote(sys) && !inSystem(sys, pid) {
+		return nil, c.noRemote(pid.GetAddress())
+	}
+	return pid, nil
+}
+
+// localAddress is the address of a protoactor system without remote (protoactor's own
+// unexported actor.localAddress): a PID there is in the system that holds it.
+const localAddress = "nonhost"
+
+// hasRemote reports whether sys has protoactor remote started: only then does it deliver to a
+// PID of another actor system (without it protoactor hands such a message to its dead letters).
+// Remote.Start registers the address resolver this looks for; a Remote that was made but not
+// started registers only its extension, and reaches nobody.
+func hasRemote(sys *actor.ActorSystem) bool { return len(sys.ProcessRegistry.RemoteHandlers) > 0 }
+
+// inSystem reports whether pid is an actor of sys itself.
+func inSystem(sys *actor.ActorSystem, pid *actor.PID) bool {
+	a := pid.GetAddress()
+	return a == localAddress || a == sys.Address()
+}
+
+// unreachable is the error of every request of a client that can reach none of its endpoints:
+// its actor system has no remote, and every endpoint is in another actor system. nil otherwise.
+// protoactor would hand each request to its dead letters, and the client would go round its
+// endpoints until the timeout, blaming nodes that may be up. A cluster client's system has
+// remote: the cluster runs on it.
+func (c *Client) unreachable() error {
+	sys := c.root.ActorSystem()
+	if c.store != nil || hasRemote(sys) {
+		return nil
+	}
+	for _, pid := range c.endpoints {
+		if inSystem(sys, pid) {
+			return nil
+		}
+	}
+	return c.noRemote(c.where())
+}
+
+func (c *Client) noRemote(at string) error {
+	return messages.Errorf(messages.StatusReason_UNAVAILABLE,
+		"the client's actor system has no protoactor remote, so it cannot reach the kstore node at %s: start the client's system with actors.NewSystem(listen, logger) (listen \"127.0.0.1:0\" picks a free port), or, for a node in this process, give the client the node's system and PID (NewClientPIDs); nothing was sent", at)
 }
 
 // unreached notes that pid did not answer (dead letter, silence, a port that refuses): a
@@ -183,12 +234,19 @@ const (
 //     costs one slice; a write may have taken effect, so it gets all the time left and is never sent
 //     again: it ends in Timeout, its outcome unknown;
 //   - any other answer, success or error, is the result, and its endpoint is where the next call
-//     starts.
+//     starts;
+//   - when ctx ends first, the result is ctx's error (see callEnded), and a write sent but not
+//     answered says its outcome is unknown.
+//
+// A client that can reach none of its endpoints (unreachable) fails at once, sending nothing.
 func call[T interface {
 	proto.Message
 	GetStatus() *messages.Status
 }](ctx context.Context, c *Client, msg proto.Message) (T, error) {
 	var zero T
+	if err := c.unreachable(); err != nil {
+		return zero, err
+	}
 	deadline := time.Now().Add(c.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -235,12 +293,12 @@ func call[T interface {
 			wait = min(left, slice)
 		}
 		res, err := await(ctx, c.root, c.root.RequestFuture(pid, msg, wait))
-		if ctx.Err() != nil && err == errCancelled {
-			if write {
-				return zero, messages.Errorf(messages.StatusReason_TIMEOUT,
-					"the write was sent to %s and cancelled (%v) before its answer: its outcome is unknown; read the object to find out", pid.GetAddress(), ctx.Err())
+		if err == errCancelled || errors.Is(err, actor.ErrTimeout) {
+			// A future bounded by the caller's deadline may time out a moment before ctx's own
+			// timer fires: the caller's deadline passed either way, not the node's time.
+			if cerr := ctxEnded(ctx); cerr != nil {
+				return zero, callEnded(cerr, pid.GetAddress(), write)
 			}
-			return zero, messages.Errorf(messages.StatusReason_TIMEOUT, "the request was cancelled: %v", ctx.Err())
 		}
 		if err == nil {
 			r, err := Reply[T](res, nil)
@@ -261,11 +319,58 @@ func call[T interface {
 		// here either.
 		c.current.CompareAndSwap(int64(i), int64((i+1)%n))
 	}
+	cerr := ctxEnded(ctx)
 	if lastErr != nil {
+		// Every attempt was refused or not answered (a write not answered returned above): the
+		// last attempt's error says most; it matches ctx's error too when ctx ended the retries.
+		if cerr != nil {
+			return zero, fmt.Errorf("%w: %w", exhausted(lastErr, c, write), cerr)
+		}
 		return zero, exhausted(lastErr, c, write)
 	}
-	// The deadline passed (or ctx ended) before anything was sent.
+	if cerr != nil {
+		return zero, callEnded(cerr, "", false)
+	}
+	// The client's timeout passed before anything was sent.
 	return zero, messages.Errorf(messages.StatusReason_TIMEOUT, "the deadline passed before the request was sent to kstore: nothing was sent")
+}
+
+// ctxEnded is ctx's error once it has ended, counting a deadline that has passed though ctx's
+// own timer has not fired yet; nil while ctx is live.
+func ctxEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// callEnded is the error of a request whose caller's context ended (cerr, ctx's error) before
+// its answer. at is where it was sent, "" when it was not. A cancelled read is cerr itself, as
+// Go's context convention has it; a deadline is a Timeout that says it was the caller's deadline
+// (the client's own timeout, and so any node's silence, is not what ended it); a write sent and
+// not answered is a Timeout whose outcome is unknown. Each matches cerr with errors.Is.
+func callEnded(cerr error, at string, write bool) error {
+	what := "was cancelled"
+	if errors.Is(cerr, context.DeadlineExceeded) {
+		what = "deadline passed"
+	}
+	var e *messages.Error
+	switch {
+	case at != "" && write:
+		e = messages.Errorf(messages.StatusReason_TIMEOUT,
+			"the write was sent to %s and the caller's context %s before its answer: its outcome is unknown; read the object to find out", at, what)
+	case errors.Is(cerr, context.Canceled):
+		return cerr
+	case at != "":
+		e = messages.Errorf(messages.StatusReason_TIMEOUT,
+			"the caller's context deadline passed before kstore at %s answered (the client's own timeout had not): retry with a later deadline", at)
+	default:
+		e = messages.Errorf(messages.StatusReason_TIMEOUT, "the caller's context deadline passed before the request was sent to kstore: nothing was sent")
+	}
+	return fmt.Errorf("%w: %w", e, cerr)
 }
 
 // errCancelled is await's error when the caller's context ended first.
@@ -404,10 +509,57 @@ func (c *Client) Read(ctx context.Context, req *messages.GetRequest) (*messages.
 	return call[*messages.GetResult](ctx, c, req)
 }
 
-// List reads a page of objects of one type.
+// List reads a page of objects of one type. Its ListResult carries the list's revision, the
+// resourceVersion to watch from after the list; ListAll reads every page.
 func (c *Client) List(ctx context.Context, req *messages.ListRequest) (*messages.ListResult, error) {
 	return call[*messages.ListResult](ctx, c, req)
 }
+
+// DefaultListPageSize is the page ListAll asks for when req.Limit is 0: a page travels as one
+// message between actor systems, and 500 objects of a few KiB keep it far below the 16 MiB a
+// page may reach (catalogactor.MaxListBytes), while a list of 100,000 objects still takes only
+// 200 round trips.
+const DefaultListPageSize = 500
+
+// ListAll reads every object req selects, page after page, and yields each as the store holds it
+// (JSON, metadata.resourceVersion stamped in), in the store's order: by namespace, then name.
+// Every page is read at the first page's revision (each next page through its continue token),
+// so the whole is one consistent state, whatever is written meanwhile. A page holds req.Limit
+// objects, DefaultListPageSize when 0. It stops at the first error, which it yields with nil
+// bytes: pages already yielded stay valid, the rest are not read. Breaking out of the loop stops
+// it between two objects; no request is left in flight. req is not modified.
+//
+// To watch from the end of a list, List the first page yourself: its ListResult carries the
+// list's revision.
+func (c *Client) ListAll(ctx context.Context, req *messages.ListRequest) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		req := proto.Clone(req).(*messages.ListRequest)
+		if req.Limit == 0 {
+			req.Limit = DefaultListPageSize
+		}
+		for {
+			res, err := c.List(ctx, req)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, b := range res.GetItems() {
+				if !yield(b, nil) {
+					return
+				}
+			}
+			if res.GetContinue() == "" {
+				return
+			}
+			req.Continue = res.GetContinue()
+		}
+	}
+}
+
+// KeyOf returns the key an object (JSON or YAML) names: group and version from its apiVersion,
+// its kind, metadata.namespace and metadata.name, as Put files it. It checks nothing else: the
+// node validates what it is given (Invalid).
+func KeyOf(obj []byte) (*messages.ResourceKey, error) { return object.KeyOf(obj) }
 
 // HashKV asks the current endpoint for a digest of its catalog (see messages.HashKVRequest).
 func (c *Client) HashKV(ctx context.Context, req *messages.HashKVRequest) (*messages.HashKVResult, error) {

@@ -74,7 +74,7 @@ func helperDo(c *Client, w **Watch, cmd string) string {
 		}
 		return "ok"
 	case "watch":
-		*w = c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod"}, WatchOptions{})
+		*w = c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod"}, WatchOptions{})
 		fallthrough
 	case "wait":
 		if *w == nil {

@@ -98,10 +98,8 @@ const (
 	// informer stop reading its watch. Queued notifications point at objects the cache holds
 	// anyway, so a full queue costs little beyond what the cache costs.
 	DefaultInformerQueueSize = 1024
-	// DefaultInformerPageSize: a page travels as one message between actor systems; 500 objects
-	// of a few KiB keep it far below the 16 MiB a page may reach (catalogactor.MaxListBytes),
-	// and a list of 100,000 objects still takes only 200 round trips.
-	DefaultInformerPageSize = 500
+	// DefaultInformerPageSize is ListAll's page, for the same reasons (see DefaultListPageSize).
+	DefaultInformerPageSize = DefaultListPageSize
 )
 
 // Backoff of an informer between failed attempts to list and watch: the first wait, and the
@@ -458,7 +456,7 @@ func listedObject(b []byte) (*Object, error) {
 // watch watches from rv and takes its events into the cache and the queue until the watch
 // ends (its error) or ctx does (nil). progressed says whether it delivered anything.
 func (r *informerRun) watch(rv uint64) (progressed bool, err error) {
-	w := r.client.Watch(&messages.WatchRequest{
+	w := r.client.Watch(r.ctx, &messages.WatchRequest{
 		Group: r.typ.Group, Version: r.typ.Version, Kind: r.typ.Kind, Namespace: r.namespace,
 		LabelSelector: r.sel.Label, FieldSelector: r.sel.Field, ResourceVersion: rv, Bookmarks: true,
 	}, WatchOptions{Window: r.opts.WatchWindow})

@@ -639,7 +639,7 @@ func TestInformerSyncAndStop(t *testing.T) {
 	}
 	// What a client's first watch starts in the process (its mux) stays; nothing of the
 	// informer's may.
-	w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod"}, WatchOptions{})
+	w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod"}, WatchOptions{})
 	next(t, w)
 	w.Stop()
 	defer goleak.VerifyNone(t, append(leakOptions, goleak.IgnoreCurrent())...)

@@ -107,7 +107,7 @@ func TestSlowWatcherSlowsNobody(t *testing.T) {
 	req := &messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: "iso", ResourceVersion: st.GetApplied()}
 	healthy := make([]*Watch, 100)
 	for i := range healthy {
-		healthy[i] = c.Watch(req, WatchOptions{})
+		healthy[i] = c.Watch(context.Background(), req, WatchOptions{})
 		defer healthy[i].Stop()
 	}
 	var seq atomic.Int64
@@ -133,7 +133,7 @@ func TestSlowWatcherSlowsNobody(t *testing.T) {
 		if stalled == nil {
 			st, _ = c.Status(context.Background())
 			stalledFrom = st.GetApplied()
-			stalled = c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: "iso", ResourceVersion: stalledFrom}, WatchOptions{Window: 100})
+			stalled = c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: "iso", ResourceVersion: stalledFrom}, WatchOptions{Window: 100})
 			defer stalled.Stop()
 		}
 		with = append(with, phase(7500*time.Millisecond))

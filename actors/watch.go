@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -35,21 +37,26 @@ const defaultWatchWindow = 1000
 // each full round of endpoints that failed it waits a backoff. It ends only when the caller stops
 // it or resuming is impossible (Gone: the resourceVersion was compacted away, re-list; Invalid;
 // Timeout: every endpoint answered that the resourceVersion is ahead of it; the retry budget of
-// WatchOptions.GiveUpAfter spent); Err then says why.
+// WatchOptions.GiveUpAfter spent) or its context ends; Err then says why.
 type Watch struct {
-	events chan *messages.WatchEvent // filled by the subscriber within its credits
-	done   chan struct{}             // closed with events
-	root   *actor.RootContext
-	pid    *actor.PID // the subscriber actor
-	mu     sync.Mutex
-	err    error
+	events  chan *messages.WatchEvent // filled by the subscriber within its credits
+	done    chan struct{}             // closed with events
+	root    *actor.RootContext
+	pid     *actor.PID  // the subscriber actor; nil for a watch that ended before it began
+	stopCtx func() bool // stops the watch's context.AfterFunc; called by the subscriber's finish
+	mu      sync.Mutex
+	err     error
 }
 
 // Events delivers the events in order; it is closed when the watch ends. What the caller has
 // not taken yet is what stops the node from sending more: the caller's pace paces the watch.
 func (w *Watch) Events() <-chan *messages.WatchEvent { return w.events }
 
-// Err is why the watch ended: nil while it runs and after Stop.
+// Err is why the watch ended: nil while it runs and after Stop. When the watch's context
+// ended it: context.Canceled for a cancelled context (errors.Is(err, context.Canceled)); for a
+// deadline, a Timeout *messages.Error saying that the caller's deadline passed (not that a node
+// was slow), with the resourceVersion to resume from, that also matches
+// errors.Is(err, context.DeadlineExceeded).
 func (w *Watch) Err() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -59,25 +66,24 @@ func (w *Watch) Err() error {
 // Done is closed when the watch has ended and Events is closed.
 func (w *Watch) Done() <-chan struct{} { return w.done }
 
-// Stop ends the watch: the node's watcher is cancelled, and Events is closed.
+// Stop ends the watch: the node's watcher is cancelled, and Events is closed. It may be called
+// after the watch ended, and more than once.
 func (w *Watch) Stop() {
-	_ = w.root.StopFuture(w.pid).Wait()
-	<-w.done
-}
-
-func (w *Watch) setErr(err error) {
-	w.mu.Lock()
-	if w.err == nil {
-		w.err = err
+	if w.pid != nil {
+		_ = w.root.StopFuture(w.pid).Wait()
 	}
-	w.mu.Unlock()
+	<-w.done
 }
 
 var watchSeq atomic.Uint64
 
 // Watch starts a watch. req selects what to watch and from where (see messages.WatchRequest);
-// its watch_id, credits and mux are the client's to set.
-func (c *Client) Watch(req *messages.WatchRequest, opts WatchOptions) *Watch {
+// its watch_id, credits and mux are the client's to set. The watch runs until ctx ends, Stop is
+// called, or it cannot go on (see Watch); ending ctx cancels the node's watcher as Stop does,
+// and Err then says how ctx ended (see Watch.Err). A client that cannot reach its endpoints at
+// all (an actor system without remote, see NewClient) returns a watch that has already ended
+// with Unavailable.
+func (c *Client) Watch(ctx context.Context, req *messages.WatchRequest, opts WatchOptions) *Watch {
 	if opts.Window <= 0 {
 		opts.Window = defaultWatchWindow
 	}
@@ -86,10 +92,20 @@ func (c *Client) Watch(req *messages.WatchRequest, opts WatchOptions) *Watch {
 		done:   make(chan struct{}),
 		root:   c.root,
 	}
+	if err := c.unreachable(); err != nil {
+		return w.ended(err)
+	}
+	if ctx.Err() != nil {
+		rv := req.GetResourceVersion()
+		if req.GetInitialEvents() {
+			rv = 0 // the caller wanted the initial state, and has none of it
+		}
+		return w.ended(contextEnded(ctx, rv))
+	}
 	s := &subscriber{
 		client: c, watch: w, window: uint64(opts.Window), giveUpAfter: opts.GiveUpAfter,
 		req: proto.Clone(req).(*messages.WatchRequest), endpoint: int(c.current.Load()),
-		bookmarks: req.GetBookmarks(),
+		bookmarks: req.GetBookmarks(), ctx: ctx,
 	}
 	// Bookmarks always: an idle stream then still carries a sequence number now and then, so a
 	// lost message is noticed within a bookmark interval.
@@ -103,12 +119,57 @@ func (c *Client) Watch(req *messages.WatchRequest, opts WatchOptions) *Watch {
 	// The subscriber runs on its sender's goroutine (the mux's, mostly): its Receive never
 	// blocks, and thousands of watches in one process then start no goroutine a message.
 	w.pid = c.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithDispatcher(subscriberDispatcher)))
+	// No goroutine waits on ctx: AfterFunc starts one only once ctx ends, and it only tells the
+	// subscriber. The subscriber's finish stops the AfterFunc when the watch ends first; should
+	// it finish before stopCtx is set here (both under w.mu), this stops it instead.
+	stop := context.AfterFunc(ctx, func() { c.root.Send(w.pid, contextDone{}) })
+	w.mu.Lock()
+	w.stopCtx = stop
+	finished := isClosed(w.done)
+	w.mu.Unlock()
+	if finished {
+		stop()
+	}
 	return w
+}
+
+// ended finishes a watch that never began: its Events is closed and Err is err.
+func (w *Watch) ended(err error) *Watch {
+	w.err = err
+	close(w.events)
+	close(w.done)
+	return w
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// contextEnded is the error of a watch or request whose caller's context ended: ctx.Err() when
+// it was cancelled; for a deadline, a Timeout that says whose deadline it was, carrying the
+// resourceVersion to resume from (rv, 0 when unknown), and matching context.DeadlineExceeded.
+func contextEnded(ctx context.Context, rv uint64) error {
+	err := ctx.Err()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	e := &messages.Error{Reason: messages.StatusReason_TIMEOUT, ResourceVersion: rv,
+		Message: "the caller's context deadline passed, which ended the watch (kstore did not time out)"}
+	if rv != 0 {
+		e.Message += fmt.Sprintf("; it had delivered the changes up to resourceVersion %d: watch from %d to go on", rv, rv)
+	}
+	return fmt.Errorf("%w: %w", e, err)
 }
 
 // Messages to the subscriber from itself and its mux.
 type (
 	refill       struct{} // the caller may have taken events: grant more
+	contextDone  struct{} // the watch's context ended
 	resumeNow    struct{ attempt int }
 	watcherEnded struct{ watchID string }
 	// resolved is a cluster client's lookup of the store identity for an attempt.
@@ -134,7 +195,8 @@ type subscriber struct {
 	req         *messages.WatchRequest
 	bookmarks   bool // the caller wants periodic bookmarks
 	endpoint    int
-	target      *actor.PID // where this attempt's WatchRequest went (nil while a cluster lookup runs)
+	target      *actor.PID      // where this attempt's WatchRequest went (nil while a cluster lookup runs)
+	ctx         context.Context // the caller's: its end ends the watch (contextDone)
 
 	attempt  int
 	watchID  string     // this attempt's; "" between attempts, when stragglers are ignored
@@ -201,6 +263,12 @@ func (s *subscriber) Receive(ctx actor.Context) {
 	case refill:
 		s.starving = false
 		s.grant(ctx)
+	case contextDone:
+		if !s.finished {
+			s.cancelWatcher(ctx)
+			s.finish(contextEnded(s.ctx, s.deliveredRV()))
+			ctx.Stop(ctx.Self())
+		}
 	case *actor.Terminated:
 		if s.watcher != nil && m.GetWho().Equal(s.watcher) {
 			// Terminated overtakes user messages; the watcher's last events (an ERROR saying
@@ -306,6 +374,15 @@ func (s *subscriber) awaitingHello() bool { return s.watchID != "" && s.watcher 
 func (s *subscriber) resumeRV() uint64 {
 	if s.initial {
 		return s.initRV
+	}
+	return s.lastRV
+}
+
+// deliveredRV is the resourceVersion the caller has every change up to: 0 while the initial
+// state is still coming (watching again must start over).
+func (s *subscriber) deliveredRV() uint64 {
+	if s.initial {
+		return 0
 	}
 	return s.lastRV
 }
@@ -436,11 +513,18 @@ func (s *subscriber) finish(err error) {
 		return
 	}
 	s.finished = true
-	if err != nil {
-		s.watch.setErr(err)
+	w := s.watch
+	w.mu.Lock()
+	if err != nil && w.err == nil {
+		w.err = err
 	}
-	close(s.watch.events)
-	close(s.watch.done)
+	stop := w.stopCtx
+	close(w.events)
+	close(w.done)
+	w.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 func endpointList(pids []*actor.PID) string {

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -183,7 +184,7 @@ func TestWatchResumesOnTheNextEndpoint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, log := scriptedWatchCluster(t, time.Second, all, tt.scripts...)
-			w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: 1}, WatchOptions{})
+			w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: 1}, WatchOptions{})
 			var got []uint64
 			for range all {
 				got = append(got, next(t, w).GetResourceVersion())
@@ -215,7 +216,7 @@ func TestWatchResumesFromABookmark(t *testing.T) {
 	history := append(changes(2, 4), &messages.WatchEvent{Type: messages.EventType_EVENT_BOOKMARK, ResourceVersion: 6})
 	history = append(history, changes(7, 8)...)
 	c, log := scriptedWatchCluster(t, time.Second, history, watchScript{applied: 8, serveTo: 6, dies: true}, watchScript{applied: 8})
-	w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: 1}, WatchOptions{})
+	w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: 1}, WatchOptions{})
 	defer w.Stop()
 	var got []uint64
 	for range 5 {
@@ -274,7 +275,7 @@ func TestWatchEnds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, log := scriptedWatchCluster(t, time.Second, all, tt.scripts...)
-			w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: 1}, WatchOptions{GiveUpAfter: tt.giveUp})
+			w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: 1}, WatchOptions{GiveUpAfter: tt.giveUp})
 			defer w.Stop()
 			n := 0
 			for {

@@ -58,7 +58,7 @@ func TestWatchInitialStateThenChanges(t *testing.T) {
 	ctx := context.Background()
 	a, _ := c.Put(ctx, labelled("a", "web"), messages.Reason_OPERATOR)
 	b, _ := c.Put(ctx, labelled("b", "db"), messages.Reason_OPERATOR)
-	w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", LabelSelector: "app=web"}, WatchOptions{})
+	w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod", LabelSelector: "app=web"}, WatchOptions{})
 	defer w.Stop()
 	ev := next(t, w)
 	if ev.GetType() != messages.EventType_EVENT_ADDED || ev.GetKey().GetName() != "a" || ev.GetResourceVersion() < b.GetResourceVersion() {
@@ -99,7 +99,7 @@ func TestWatchResumeAndGone(t *testing.T) {
 	}
 	// From a revision still in history (but not in the 4-change ring): exactly what follows.
 	from := rvs[24]
-	w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: from}, WatchOptions{})
+	w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: from}, WatchOptions{})
 	for _, rv := range rvs[25:] {
 		if ev := next(t, w); ev.GetResourceVersion() != rv || ev.GetType() != messages.EventType_EVENT_ADDED {
 			t.Fatalf("got %s, want ADDED at %d", describe(ev), rv)
@@ -107,7 +107,7 @@ func TestWatchResumeAndGone(t *testing.T) {
 	}
 	w.Stop()
 	// From a compacted revision: Gone at once.
-	w = c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: rvs[0]}, WatchOptions{})
+	w = c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: rvs[0]}, WatchOptions{})
 	select {
 	case _, ok := <-w.Events():
 		if ok {
@@ -129,7 +129,7 @@ func TestWatchAheadTimesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := c.Watch(&messages.WatchRequest{ResourceVersion: st.GetApplied() + 100}, WatchOptions{})
+	w := c.Watch(context.Background(), &messages.WatchRequest{ResourceVersion: st.GetApplied() + 100}, WatchOptions{})
 	defer w.Stop()
 	select {
 	case <-w.Done():
@@ -159,7 +159,7 @@ func TestWatchCatchesUpThroughSmallBuffers(t *testing.T) {
 		}
 		want = append(want, r.GetResourceVersion())
 	}
-	w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}, WatchOptions{Window: 3})
+	w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}, WatchOptions{Window: 3})
 	defer w.Stop()
 	for _, rv := range want {
 		if ev := next(t, w); ev.GetResourceVersion() != rv {

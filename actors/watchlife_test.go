@@ -109,7 +109,7 @@ func TestAbandonedWatchesLeaveNothing(t *testing.T) {
 		}
 	}
 	// The node still serves watches.
-	w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod"}, WatchOptions{})
+	w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod"}, WatchOptions{})
 	defer w.Stop()
 	if ev := next(t, w); ev.GetType() != messages.EventType_EVENT_ADDED {
 		t.Fatalf("first event %s, want ADDED", describe(ev))
@@ -122,7 +122,7 @@ func TestWatchBookmarksWhenIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "ConfigMap", ResourceVersion: r.GetResourceVersion(), Bookmarks: true}, WatchOptions{})
+	w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "ConfigMap", ResourceVersion: r.GetResourceVersion(), Bookmarks: true}, WatchOptions{})
 	defer w.Stop()
 	// Nothing matching changes, yet bookmarks come, at the current revision.
 	for range 3 {
@@ -132,7 +132,7 @@ func TestWatchBookmarksWhenIdle(t *testing.T) {
 		}
 	}
 	// Without asking, none (the client asks for them itself, but keeps them from the caller).
-	w2 := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "ConfigMap", ResourceVersion: r.GetResourceVersion()}, WatchOptions{})
+	w2 := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "ConfigMap", ResourceVersion: r.GetResourceVersion()}, WatchOptions{})
 	defer w2.Stop()
 	r2, _ := c.Put(context.Background(), []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`), messages.Reason_OPERATOR)
 	if ev := next(t, w2); ev.GetType() != messages.EventType_EVENT_ADDED || ev.GetResourceVersion() != r2.GetResourceVersion() {
@@ -173,7 +173,7 @@ func TestWatchResumesAcrossRestart(t *testing.T) {
 	defer n.Stop()
 	c = NewClientPIDs(system, []*actor.PID{n.PID()}, 0)
 	put("missed-2")
-	w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}, WatchOptions{})
+	w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}, WatchOptions{})
 	defer w.Stop()
 	for _, wnt := range want {
 		if got := describe(next(t, w)); got != wnt {

@@ -208,7 +208,7 @@ func TestWatchMatchesModel(t *testing.T) {
 			req.Version = "v1"
 		}
 		// A small window makes the watchers take credits in many steps.
-		x := &watching{spec: spec, w: c.Watch(req, WatchOptions{Window: 8}), done: make(chan struct{})}
+		x := &watching{spec: spec, w: c.Watch(context.Background(), req, WatchOptions{Window: 8}), done: make(chan struct{})}
 		ws = append(ws, x)
 		go func() {
 			defer close(x.done)
@@ -309,7 +309,7 @@ func TestWatchMatchesModel(t *testing.T) {
 		if spec.kind != "" {
 			req.Version = "v1"
 		}
-		w := c.Watch(req, WatchOptions{})
+		w := c.Watch(context.Background(), req, WatchOptions{})
 		want := expected(t, spec, hist, spec.from)
 		for i := range want {
 			ev := next(t, w)

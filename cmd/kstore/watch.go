@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,7 +62,7 @@ did not arrive in time), Invalid, or Unavailable after --retry-for. Ctrl-C ends 
 				return err
 			}
 			defer c.Close()
-			w := c.client.Watch(&req, actors.WatchOptions{GiveUpAfter: retryFor})
+			w := c.client.Watch(context.Background(), &req, actors.WatchOptions{GiveUpAfter: retryFor})
 			defer w.Stop()
 			for {
 				select {

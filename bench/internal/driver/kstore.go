@@ -136,7 +136,7 @@ func (k *kstoreConn) Revision(ctx context.Context) (int64, error) {
 }
 
 func (k *kstoreConn) Watch(ctx context.Context, namespace string, rev int64, fn func(Event)) func() error {
-	w := k.c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: namespace, ResourceVersion: uint64(rev)}, actors.WatchOptions{})
+	w := k.c.Watch(ctx, &messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: namespace, ResourceVersion: uint64(rev)}, actors.WatchOptions{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

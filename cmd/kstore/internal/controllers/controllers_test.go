@@ -160,7 +160,7 @@ type podView struct {
 
 func watchPods(t *testing.T, c *actors.Client) *podView {
 	return &podView{
-		w:       c.Watch(&messages.WatchRequest{Version: "v1", Kind: "Pod"}, actors.WatchOptions{}),
+		w:       c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod"}, actors.WatchOptions{}),
 		pods:    map[objectKey]*seenPod{},
 		created: map[string][]string{},
 	}

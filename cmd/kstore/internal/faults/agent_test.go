@@ -176,7 +176,7 @@ func (a *agent) watch(i int, key string) *watchRec {
 		req.FieldSelector = "metadata.name=" + key
 	}
 	r := &watchRec{log: checker.WatchLog{Client: 1000 + i, Key: key, StartRV: a.fromRV}, done: make(chan struct{})}
-	r.w = a.client(i, a.cfg.Timeout).Watch(req, actors.WatchOptions{})
+	r.w = a.client(i, a.cfg.Timeout).Watch(context.Background(), req, actors.WatchOptions{})
 	go func() {
 		defer close(r.done)
 		for ev := range r.w.Events() {
@@ -527,7 +527,7 @@ func (a *agent) sentinel(rec *record) uint64 {
 // write, by a watch from the first member: the log the clients' records are checked against.
 func (a *agent) reference(rec *record, last uint64) {
 	c := actors.NewClient(a.sys.ActorSystem, a.cfg.Endpoints[:1], 10*time.Second)
-	w := c.Watch(&messages.WatchRequest{Version: "v1", Kind: apiKind, Namespace: namespace, ResourceVersion: a.fromRV, Bookmarks: true},
+	w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: apiKind, Namespace: namespace, ResourceVersion: a.fromRV, Bookmarks: true},
 		actors.WatchOptions{GiveUpAfter: 10 * time.Second})
 	defer w.Stop()
 	timeout := time.NewTimer(60 * time.Second)
