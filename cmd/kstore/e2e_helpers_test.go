@@ -455,7 +455,10 @@ type nodeStatus struct {
 	Applied   uint64 `json:"applied"`
 	Compacted uint64 `json:"compacted"`
 	Role      string `json:"role"`
-	Members   []struct {
+	// The node's release and wire protocol.
+	Version         string `json:"version"`
+	ProtocolVersion uint32 `json:"protocol_version"`
+	Members         []struct {
 		ID      uint64 `json:"id"`
 		Address string `json:"address"`
 		Role    string `json:"role"`

@@ -61,7 +61,9 @@ func TestEndToEnd(t *testing.T) {
 	if old.image() != "nginx:1" || old.meta("resourceVersion") != strconv.FormatUint(created.ResourceVersion, 10) {
 		t.Errorf("get --resource-version %d: %v, want the first content", created.ResourceVersion, old)
 	}
-	if msg := k.fail("NotFound", "", "get", "Pod.v1/web"); msg != `Pod.v1 "web" not found` {
+	// Without -n the get is of a cluster-scoped object; the refusal says where the name is.
+	if msg := k.fail("NotFound", "", "get", "Pod.v1/web"); !strings.HasPrefix(msg, `Pod.v1 "web" not found: no namespace was given (-n)`) ||
+		!strings.HasSuffix(msg, `there is a Pod.v1 "web" in namespace "e2e": add -n e2e`) {
 		t.Errorf("get without -n names a cluster-scoped object; got %q", msg)
 	}
 

@@ -230,6 +230,53 @@ type input struct {
 // node will (object.Prepare), so that a file with a bad object anywhere is refused before
 // anything is sent. Problems are Invalid (or TooLarge), naming the file and the place in it.
 func readInputs(files []string, stdin io.Reader) ([]input, error) {
+	pieces, err := readPieces(files, stdin)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]input, 0, len(pieces))
+	for _, p := range pieces {
+		// The node's own admission (object.Prepare), with the key the object names.
+		key, err := object.KeyOf(p.data)
+		var r *object.Raw
+		if err == nil {
+			r, err = object.Prepare(p.data, key)
+		}
+		if err != nil {
+			return nil, prefixed(p.where, err)
+		}
+		out = append(out, input{where: p.where, key: key, value: r.Bytes()})
+	}
+	return out, nil
+}
+
+// readKeys returns the keys the objects of the files name, in order, for get -f and delete -f:
+// apiVersion, kind, metadata.namespace and metadata.name, each checked as the node checks a
+// key. Nothing else of an object is checked: what it would write is not what is asked. Every
+// object is read before anything is sent; problems are Invalid, naming the file and the place.
+func readKeys(files []string, stdin io.Reader) ([]*messages.ResourceKey, error) {
+	pieces, err := readPieces(files, stdin)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*messages.ResourceKey, 0, len(pieces))
+	for _, p := range pieces {
+		key, err := object.KeyOf(p.data)
+		if err == nil {
+			err = object.ValidateKey(key)
+		}
+		if err != nil {
+			return nil, prefixed(p.where, err)
+		}
+		out = append(out, key)
+	}
+	return out, nil
+}
+
+// readPieces reads the objects of the files ("-" is stdin), in order, each with where it was
+// found: the file's name (stdin for -), then its place in the file. A file that cannot be read,
+// does not parse or holds no object is Invalid.
+func readPieces(files []string, stdin io.Reader) ([]piece, error) {
 	if len(files) == 0 {
 		return nil, invalid("no file: give -f FILE, or -f - for stdin")
 	}
@@ -242,7 +289,7 @@ func readInputs(files []string, stdin io.Reader) ([]input, error) {
 	if stdins > 1 {
 		return nil, invalid("-f - is given %d times: stdin can be read once", stdins)
 	}
-	var out []input
+	var out []piece
 	for _, f := range files {
 		name := f
 		var data []byte
@@ -268,16 +315,7 @@ func readInputs(files []string, stdin io.Reader) ([]input, error) {
 			if p.where != "" {
 				where += ", " + p.where
 			}
-			// The node's own admission (object.Prepare), with the key the object names.
-			key, err := object.KeyOf(p.data)
-			var r *object.Raw
-			if err == nil {
-				r, err = object.Prepare(p.data, key)
-			}
-			if err != nil {
-				return nil, prefixed(where, err)
-			}
-			out = append(out, input{where: where, key: key, value: r.Bytes()})
+			out = append(out, piece{where: where, data: p.data})
 		}
 	}
 	return out, nil

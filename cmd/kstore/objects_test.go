@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -180,6 +181,57 @@ func TestReadInputs(t *testing.T) {
 			got, err := readInputs(tt.files, strings.NewReader(tt.stdin))
 			if messages.ReasonOf(err) != tt.wantReason || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("readInputs = %d inputs, %v; want %s containing %q", len(got), err, messages.ReasonName(tt.wantReason), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestReadKeys(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A manifest as get -o yaml prints it, and one whose spec a write would refuse: only the
+	// key is read.
+	stored := write("stored.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: ns\n  resourceVersion: \"41\"\n  uid: 3b8f\n---\n"+
+		"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, labels: {bad key!: x}}\n")
+	big := write("big.json", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"big"},"data":{"x":"`+strings.Repeat("x", object.MaxSize)+`"}}`)
+
+	got, err := readKeys([]string{stored, big, "-"}, strings.NewReader(`{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"ns"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, k := range got {
+		keys = append(keys, object.FormatKey(k))
+	}
+	want := []string{`Pod.v1 "ns/web"`, `Deployment.v1.apps "d"`, `ConfigMap.v1 "big"`, `Namespace.v1 "ns"`}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("readKeys = %q, want %q", keys, want)
+	}
+
+	tests := []struct {
+		name    string
+		stdin   string
+		wantErr string
+	}{
+		{name: "missing name", stdin: "apiVersion: v1\nkind: Pod\nmetadata: {namespace: ns}\n", wantErr: "stdin: name is missing"},
+		{name: "bad name in the second document", stdin: "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\n",
+			wantErr: `stdin, document 2 (line 5): name "Bad_Name" is not valid`},
+		{name: "missing kind", stdin: `{"apiVersion":"v1","metadata":{"name":"a"}}`, wantErr: "stdin: kind is missing"},
+		{name: "bad namespace", stdin: `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","namespace":"Bad_NS"}}`, wantErr: `stdin: namespace "Bad_NS" is not valid`},
+		{name: "no object", stdin: "# nothing\n", wantErr: "stdin holds no object"},
+		{name: "not an object", stdin: "[]", wantErr: "stdin: a JSON array is not an object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readKeys([]string{"-"}, strings.NewReader(tt.stdin))
+			if !messages.IsInvalid(err) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("readKeys = %v, %v; want an Invalid error containing %q", got, err, tt.wantErr)
 			}
 		})
 	}

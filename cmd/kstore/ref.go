@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/kstore/kstore/catalogactor/object"
@@ -69,4 +70,126 @@ func message(err error) string {
 		return e.Message
 	}
 	return err.Error()
+}
+
+// formatType is the TYPE of group, version and kind: KIND.VERSION[.GROUP].
+func formatType(group, version, kind string) string {
+	if group == "" {
+		return kind + "." + version
+	}
+	return kind + "." + version + "." + group
+}
+
+// formatRef is the REF of key, KIND.VERSION[.GROUP]/NAME, what -o name prints. The namespace
+// is not part of a REF (it is -n), as kubectl's -o name leaves it out.
+func formatRef(key *messages.ResourceKey) string {
+	return formatType(key.GetGroup(), key.GetVersion(), key.GetKind()) + "/" + key.GetName()
+}
+
+// builtinKind is a kind Kubernetes defines, spelled as its objects spell it, with its group,
+// preferred version and scope.
+type builtinKind struct {
+	group, version, kind string
+	namespaced           bool
+}
+
+// builtinKinds words get's hints: kstore treats every kind alike and knows no scope, but a
+// NotFound is often a type misspelled the kubectl way (pod.v1, Deployment.v1 without apps) or
+// a namespaced object asked for without -n. A table, rather than asking the node, because the
+// node cannot say which kinds it stores (no request enumerates types) and a kind's spelling is
+// not its lowercase form capitalised (ConfigMap, ReplicaSet, StatefulSet): capitalising is only
+// tried, against the node, for kinds not in the table.
+var builtinKinds = []builtinKind{
+	{"", "v1", "Binding", true},
+	{"", "v1", "ConfigMap", true},
+	{"", "v1", "Endpoints", true},
+	{"", "v1", "Event", true},
+	{"", "v1", "LimitRange", true},
+	{"", "v1", "Namespace", false},
+	{"", "v1", "Node", false},
+	{"", "v1", "PersistentVolume", false},
+	{"", "v1", "PersistentVolumeClaim", true},
+	{"", "v1", "Pod", true},
+	{"", "v1", "PodTemplate", true},
+	{"", "v1", "ReplicationController", true},
+	{"", "v1", "ResourceQuota", true},
+	{"", "v1", "Secret", true},
+	{"", "v1", "Service", true},
+	{"", "v1", "ServiceAccount", true},
+	{"admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", false},
+	{"admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", false},
+	{"apiextensions.k8s.io", "v1", "CustomResourceDefinition", false},
+	{"apps", "v1", "ControllerRevision", true},
+	{"apps", "v1", "DaemonSet", true},
+	{"apps", "v1", "Deployment", true},
+	{"apps", "v1", "ReplicaSet", true},
+	{"apps", "v1", "StatefulSet", true},
+	{"autoscaling", "v2", "HorizontalPodAutoscaler", true},
+	{"batch", "v1", "CronJob", true},
+	{"batch", "v1", "Job", true},
+	{"certificates.k8s.io", "v1", "CertificateSigningRequest", false},
+	{"coordination.k8s.io", "v1", "Lease", true},
+	{"discovery.k8s.io", "v1", "EndpointSlice", true},
+	{"events.k8s.io", "v1", "Event", true},
+	{"networking.k8s.io", "v1", "Ingress", true},
+	{"networking.k8s.io", "v1", "IngressClass", false},
+	{"networking.k8s.io", "v1", "NetworkPolicy", true},
+	{"node.k8s.io", "v1", "RuntimeClass", false},
+	{"policy", "v1", "PodDisruptionBudget", true},
+	{"rbac.authorization.k8s.io", "v1", "ClusterRole", false},
+	{"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", false},
+	{"rbac.authorization.k8s.io", "v1", "Role", true},
+	{"rbac.authorization.k8s.io", "v1", "RoleBinding", true},
+	{"scheduling.k8s.io", "v1", "PriorityClass", false},
+	{"storage.k8s.io", "v1", "CSIDriver", false},
+	{"storage.k8s.io", "v1", "CSINode", false},
+	{"storage.k8s.io", "v1", "StorageClass", false},
+	{"storage.k8s.io", "v1", "VolumeAttachment", false},
+}
+
+// builtinScope reports whether Kubernetes defines the kind in group (any version), and whether
+// it is namespaced there.
+func builtinScope(group, kind string) (namespaced, known bool) {
+	for _, b := range builtinKinds {
+		if b.group == group && b.kind == kind {
+			return b.namespaced, true
+		}
+	}
+	return false, false
+}
+
+// typeSuggestion returns the built-in type a key's type is likely a misspelling of, and why:
+// a kind whose case differs from Kubernetes' spelling (pod, configmap), or a built-in kind
+// outside its group (Deployment.v1 for Deployment.v1.apps). The version given is kept when the
+// group is right; otherwise the suggestion carries the built-in's group and version. ok is
+// false when the type is a built-in as spelled, or no built-in is spelled like it.
+func typeSuggestion(key *messages.ResourceKey) (s builtinKind, why string, ok bool) {
+	var found []builtinKind
+	for _, b := range builtinKinds {
+		if strings.EqualFold(b.kind, key.GetKind()) {
+			found = append(found, b)
+		}
+	}
+	if len(found) == 0 {
+		return builtinKind{}, "", false
+	}
+	s = found[0]
+	for _, b := range found {
+		if b.group == key.GetGroup() {
+			s = b
+			s.version = key.GetVersion()
+			break
+		}
+	}
+	switch {
+	case s.kind != key.GetKind():
+		why = fmt.Sprintf("kinds are case-sensitive, and Kubernetes spells this one %s", s.kind)
+	case s.group != key.GetGroup() && s.group == "":
+		why = fmt.Sprintf("Kubernetes' %s is in the core group, which a TYPE leaves out", s.kind)
+	case s.group != key.GetGroup():
+		why = fmt.Sprintf("Kubernetes' %s is in the group %s", s.kind, s.group)
+	default:
+		return builtinKind{}, "", false
+	}
+	return s, why, true
 }

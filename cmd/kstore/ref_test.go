@@ -90,3 +90,66 @@ func TestParseType(t *testing.T) {
 		})
 	}
 }
+
+func TestFormatRef(t *testing.T) {
+	tests := []struct {
+		give *messages.ResourceKey
+		want string
+	}{
+		{give: &messages.ResourceKey{Version: "v1", Kind: "Pod", Namespace: "default", Name: "web"}, want: "Pod.v1/web"},
+		{give: &messages.ResourceKey{Group: "apps", Version: "v1", Kind: "Deployment", Name: "web"}, want: "Deployment.v1.apps/web"},
+		{give: &messages.ResourceKey{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress", Name: "a.b-c"}, want: "Ingress.v1.networking.k8s.io/a.b-c"},
+	}
+	for _, tt := range tests {
+		got := formatRef(tt.give)
+		if got != tt.want {
+			t.Errorf("formatRef(%v) = %q, want %q", tt.give, got, tt.want)
+		}
+		// What -o name prints, get and delete read back (with -n for the namespace).
+		if back, err := parseRef(got, tt.give.GetNamespace()); err != nil || !proto.Equal(back, tt.give) {
+			t.Errorf("parseRef(%q, %q) = %v, %v; want %v", got, tt.give.GetNamespace(), back, err, tt.give)
+		}
+	}
+}
+
+func TestTypeSuggestion(t *testing.T) {
+	tests := []struct {
+		give    string // a REF
+		want    string // the suggested TYPE; "" for none
+		wantWhy string
+	}{
+		{give: "pod.v1/web", want: "Pod.v1", wantWhy: "kinds are case-sensitive, and Kubernetes spells this one Pod"},
+		{give: "configmap.v1/x", want: "ConfigMap.v1", wantWhy: "Kubernetes spells this one ConfigMap"},
+		{give: "POD.v1/web", want: "Pod.v1"},
+		{give: "replicaset.v1.apps/x", want: "ReplicaSet.v1.apps"},
+		{give: "deployment.v1beta1.apps/x", want: "Deployment.v1beta1.apps"}, // the group is right: the version is kept
+		{give: "Deployment.v1/x", want: "Deployment.v1.apps", wantWhy: "Kubernetes' Deployment is in the group apps"},
+		{give: "Ingress.v1.extensions/x", want: "Ingress.v1.networking.k8s.io"},
+		{give: "Pod.v1.apps/x", want: "Pod.v1", wantWhy: "Kubernetes' Pod is in the core group, which a TYPE leaves out"},
+		{give: "event.v1.events.k8s.io/x", want: "Event.v1.events.k8s.io"}, // Event is in two groups: the one given
+		{give: "event.v1/x", want: "Event.v1"},
+
+		{give: "Pod.v1/web"},
+		{give: "Deployment.v1.apps/web"},
+		{give: "Deployment.v1beta2.apps/web"}, // another version of a built-in is not a misspelling
+		{give: "Event.v1.events.k8s.io/x"},
+		{give: "Widget.v1.example.com/w"},
+		{give: "widget.v1.example.com/w"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			key, err := parseRef(tt.give, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, why, ok := typeSuggestion(key)
+			got := ""
+			if ok {
+				got = formatType(s.group, s.version, s.kind)
+			}
+			if got != tt.want || !strings.Contains(why, tt.wantWhy) || ok != (why != "") {
+				t.Errorf("typeSuggestion(%s) = %q, %q, %v; want %q with %q", tt.give, got, why, ok, tt.want, tt.wantWhy)
+			}
+		})
+	}
+}

@@ -15,7 +15,9 @@ func newWatchCmd(g *globals) *cobra.Command {
 		co       clientOptions
 		req      messages.WatchRequest
 		retryFor time.Duration
-		cf       consistencyFlag
+		// --bookmark-interval
+		bookmarkEvery time.Duration
+		cf            consistencyFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "watch [TYPE]",
@@ -32,8 +34,8 @@ after R. With --resource-version N it prints every matching change after N. R is
 same events, in the same order, with the same resource_version.
 
 An object relabelled out of -l is a DELETED, relabelled into it an ADDED. --bookmarks adds a
-BOOKMARK at the current revision every bookmark interval (a minute by default), so a script's
-resume point stays fresh.
+BOOKMARK at the current revision every bookmark interval (the node's --bookmark-interval, a
+minute by default, or --bookmark-interval), so a script's resume point stays fresh.
 
 The watch resumes by itself from the last event it printed when its stream breaks (a lost
 message, a node restart, a failed endpoint), for up to --retry-for; with several --endpoints it
@@ -43,7 +45,7 @@ watch from the list's resource_version), Timeout (a --resource-version ahead of 
 did not arrive in time), Invalid, or Unavailable after --retry-for. Ctrl-C ends it with exit 0.`,
 		Example: `  kstore watch Pod.v1 -n default
   kstore watch Deployment.v1.apps -l app=web --resource-version 41
-  kstore watch --bookmarks`,
+  kstore watch --bookmarks --bookmark-interval 10s`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -56,6 +58,15 @@ did not arrive in time), Invalid, or Unavailable after --retry-for. Ctrl-C ends 
 			var err error
 			if req.Consistency, err = cf.parse(); err != nil {
 				return err
+			}
+			if bookmarkEvery != 0 {
+				if !req.Bookmarks {
+					return invalid("--bookmark-interval %v needs --bookmarks: give both, or leave the interval out", bookmarkEvery)
+				}
+				if bookmarkEvery < time.Second || bookmarkEvery > 10*time.Minute {
+					return invalid("--bookmark-interval %v is outside [1s, 10m]: give whole seconds in that range, or 0 for the node's interval", bookmarkEvery)
+				}
+				req.BookmarkIntervalMs = uint64(bookmarkEvery.Milliseconds())
 			}
 			c, err := co.connect(cmd, g)
 			if err != nil {
@@ -84,6 +95,7 @@ did not arrive in time), Invalid, or Unavailable after --retry-for. Ctrl-C ends 
 	f.StringVar(&req.FieldSelector, "field-selector", "", "field selector on metadata.name and metadata.namespace, such as metadata.name=web")
 	f.Uint64Var(&req.ResourceVersion, "resource-version", 0, "print the changes after this revision (0: the current state first)")
 	f.BoolVar(&req.Bookmarks, "bookmarks", false, "print a BOOKMARK at the current revision every bookmark interval")
+	f.DurationVar(&bookmarkEvery, "bookmark-interval", 0, "with --bookmarks, how often (whole seconds, 1s to 10m; 0: the node's --bookmark-interval)")
 	f.DurationVar(&retryFor, "retry-for", time.Minute, "how long to keep trying to resume a broken watch before giving up")
 	addClientFlags(cmd, &co, false)
 	return cmd

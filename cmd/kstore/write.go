@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,23 +26,23 @@ func addWriteFlags(cmd *cobra.Command, o *writeOptions) {
 	f := cmd.Flags()
 	f.StringVar(&o.reason, "reason", "operator",
 		"why the write is made, for the audit trail: operator, controller, garbage_collector, admission or scheduler")
-	f.StringVarP(&o.output, "output", "o", "",
-		`"json" adds the stored object to each result line: {"op":..,"resource_version":..,"object":{..}}`)
+	f.StringVarP(&o.output, "output", "o", "", writeOutputHelp)
 }
 
-// parse checks the flags and returns the reason and whether to print objects.
-func (o *writeOptions) parse() (messages.Reason, bool, error) {
+const writeOutputHelp = `json adds the stored object to each result line: {"op":..,"resource_version":..,"object":{..}}; ` +
+	`yaml prints that as YAML documents; name prints each object's REF, such as Pod.v1/web`
+
+// parse checks the flags and returns the reason and the output format.
+func (o *writeOptions) parse() (messages.Reason, string, error) {
 	reason, err := messages.ParseReason(o.reason)
 	if err != nil {
-		return 0, false, prefixed("--reason", err)
+		return 0, "", prefixed("--reason", err)
 	}
-	switch o.output {
-	case "":
-		return reason, false, nil
-	case "json":
-		return reason, true, nil
+	format, err := parseOutput(o.output)
+	if err != nil {
+		return 0, "", err
 	}
-	return 0, false, invalid("--output %q is not a format: leave it out for {\"op\":..,\"resource_version\":..}, or give json to add the object", o.output)
+	return reason, format, nil
 }
 
 // fileWrite describes apply, create and replace: one command per object of a file.
@@ -56,8 +57,9 @@ documents separated by "---" lines, JSON objects one after another, or a List
 object anywhere is refused as a whole (Invalid or TooLarge) before anything is sent. Then one
 command is sent per object, in order, and one result line printed per object:
   {"op":"Created","resource_version":42}
+(-o json adds the stored object to it, -o yaml prints that as YAML, -o name the object's REF.)
 The first refusal stops the command (exit 1): the objects before it were written, the ones
-after it were not sent.`
+after it were not sent. A file may be what kstore get or list printed with -o yaml or -o json.`
 
 var (
 	applyCmd = fileWrite{
@@ -115,7 +117,7 @@ func newWriteCmd(g *globals, w fileWrite) *cobra.Command {
 		Example: w.example,
 		Args:    cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			reason, withObject, err := o.parse()
+			reason, format, err := o.parse()
 			if err != nil {
 				return err
 			}
@@ -133,7 +135,9 @@ func newWriteCmd(g *globals, w fileWrite) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				g.line(messages.MarshalResultJSON(res, withObject))
+				if err := g.result(format, in.key, res); err != nil {
+					return err
+				}
 			}
 			return nil
 		}),
@@ -175,13 +179,14 @@ JSON patch: an array of operations (add, remove, replace, move, copy, test).
 -p gives the patch itself, or @FILE to read it from a file (@- for stdin). With
 --resource-version, the stored object's resourceVersion must be that one, else Conflict. A
 patch that would change the object's apiVersion, kind, namespace or name is refused (Invalid).
-Prints {"op":"Patched","resource_version":N}, or NoOp when the patch changes nothing.`,
+Prints {"op":"Patched","resource_version":N}, or NoOp when the patch changes nothing; -o json
+adds the object as stored after the patch, -o yaml prints that as YAML, -o name the REF.`,
 		Example: `  kstore patch Deployment.v1.apps/web -n default -p '{"spec":{"replicas":3}}'
   kstore patch Pod.v1/web -n default --type json -p '[{"op":"add","path":"/metadata/labels/tier","value":"front"}]'
   kstore patch Node.v1/node-1 --resource-version 41 -p @taints.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			reason, withObject, err := o.parse()
+			reason, format, err := o.parse()
 			if err != nil {
 				return err
 			}
@@ -206,8 +211,7 @@ Prints {"op":"Patched","resource_version":N}, or NoOp when the patch changes not
 			if err != nil {
 				return err
 			}
-			g.line(messages.MarshalResultJSON(res, withObject))
-			return nil
+			return g.result(format, key, res)
 		}),
 	}
 	f := cmd.Flags()
@@ -248,25 +252,52 @@ func readPatch(p string, stdin io.Reader) ([]byte, error) {
 
 func newDeleteCmd(g *globals) *cobra.Command {
 	var (
-		o writeOptions
-		r refOptions
+		o     writeOptions
+		r     refOptions
+		files []string
 	)
 	cmd := &cobra.Command{
-		Use:   "delete REF",
-		Short: "Delete an object",
-		Long: `Delete an object. REF is KIND.VERSION[.GROUP]/NAME. Deleting an object that does not
-exist is not an error: it prints {"op":"NoOp",...}. With --resource-version, the stored object's
-resourceVersion must be that one, else Conflict. Prints {"op":"Deleted","resource_version":N},
-N being the revision of the delete; -o json adds the object as it was last stored.`,
+		Use:   "delete (REF | -f FILE|-)",
+		Short: "Delete an object, or the objects a file names",
+		Long: `Delete an object. REF is KIND.VERSION[.GROUP]/NAME, with -n NAMESPACE for a namespaced
+object. Deleting an object that does not exist is not an error: it prints {"op":"NoOp",...}
+(without -n a cluster-scoped object is meant, so a namespaced one is left alone: check the
+REF when you expected Deleted). With --resource-version, the stored object's resourceVersion
+must be that one, else Conflict. Prints {"op":"Deleted","resource_version":N}, N being the
+revision of the delete; -o json adds the object as it was last stored, -o yaml prints that as
+YAML, -o name prints the REF.
+
+-f deletes instead the objects the files name (by apiVersion, kind, metadata.namespace and
+metadata.name; the rest of each object, metadata.resourceVersion included, is not read), one
+result each, in the files' order: the manifests an apply was given, or what get and list print
+with -o yaml. The files are read as apply reads them, all of them before anything is sent; the
+first refusal stops the command (exit 1).`,
 		Example: `  kstore delete Pod.v1/web -n default
-  kstore delete Namespace.v1/staging --resource-version 57`,
-		Args: cobra.ExactArgs(1),
+  kstore delete Namespace.v1/staging --resource-version 57
+  kstore delete -f web.yaml
+  kstore list Pod.v1 -n demo -l app=web -o yaml | kstore delete -f -`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(files) > 0 {
+				if len(args) > 0 {
+					return fmt.Errorf("give a REF or -f, not both: -f deletes the objects its files name (got %q)", args[0])
+				}
+				return nil
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			reason, withObject, err := o.parse()
+			reason, format, err := o.parse()
 			if err != nil {
 				return err
 			}
-			key, err := parseRef(args[0], r.namespace)
+			var keys []*messages.ResourceKey
+			if len(files) > 0 {
+				keys, err = readKeys(files, g.in)
+			} else {
+				var key *messages.ResourceKey
+				key, err = parseRef(args[0], r.namespace)
+				keys = []*messages.ResourceKey{key}
+			}
 			if err != nil {
 				return err
 			}
@@ -275,16 +306,24 @@ N being the revision of the delete; -o json adds the object as it was last store
 				return err
 			}
 			defer c.Close()
-			res, err := c.client.Delete(cmd.Context(), key, r.resourceVersion, reason)
-			if err != nil {
-				return err
+			for _, key := range keys {
+				res, err := c.client.Delete(cmd.Context(), key, r.resourceVersion, reason)
+				if err != nil {
+					return err
+				}
+				if err := g.result(format, key, res); err != nil {
+					return err
+				}
 			}
-			g.line(messages.MarshalResultJSON(res, withObject))
 			return nil
 		}),
 	}
-	cmd.Flags().Uint64Var(&r.resourceVersion, "resource-version", 0, "precondition: the stored object's resourceVersion must be this one, else Conflict (0: none)")
+	f := cmd.Flags()
+	f.Uint64Var(&r.resourceVersion, "resource-version", 0, "precondition: the stored object's resourceVersion must be this one, else Conflict (0: none); not with -f")
+	f.StringArrayVarP(&files, "filename", "f", nil, "delete the objects this file names, - for stdin; may be given several times; not with a REF, -n or --resource-version")
 	addNamespaceFlag(cmd, &r.namespace, refNamespaceHelp)
+	cmd.MarkFlagsMutuallyExclusive("filename", "namespace")
+	cmd.MarkFlagsMutuallyExclusive("filename", "resource-version")
 	addWriteFlags(cmd, &o)
 	return cmd
 }
@@ -294,32 +333,35 @@ func newDoCmd(g *globals) *cobra.Command {
 		co     clientOptions
 		file   string
 		output string
+		reason string
 	)
 	cmd := &cobra.Command{
 		Use:   "do -f FILE|-",
 		Short: "Send commands in kstore's JSON wire form, one per line",
 		Long: `Send commands written in kstore's JSON wire form, one per line, and print one result
-line per command as its result arrives. A line looks like
+line per command as its result arrives (-o json adds the object, -o yaml prints that as YAML,
+-o name the REF of the command's key). A line looks like
   {"kind":"put","key":{"group":"","version":"v1","kind":"Pod","namespace":"default","name":"web"},"value":{...},"reason":"operator"}
 kind is put, create, update, patch or delete; a patch has "patch" and may have "patch_type"
 ("merge", the default, or "json"); patch and delete may have "resource_version" (a
-precondition); "request_id" is echoed in the node's logs. Empty lines and lines starting with #
-are skipped.
+precondition); "request_id" is echoed in the node's logs. A line without "reason" takes
+--reason's (operator unless given), as every other command does. Empty lines and lines starting
+with # are skipped.
 
 Lines are read and sent one at a time, so -f - can be fed by a running program. The node checks
 each command; the first line that is not a command, or the first refusal, stops kstore do
 (exit 1): the commands before it were applied, the ones after it were not sent.`,
 		Example: `  kstore do -f commands.jsonl
-  printf '%s\n' '{"kind":"delete","key":{"group":"","version":"v1","kind":"Pod","namespace":"default","name":"web"},"reason":"garbage_collector"}' | kstore do -f -`,
+  printf '%s\n' '{"kind":"delete","key":{"group":"","version":"v1","kind":"Pod","namespace":"default","name":"web"},"reason":"garbage_collector"}' | kstore do -f -
+  kstore do -f commands.jsonl --reason controller   # for the lines without a reason`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			withObject := false
-			switch output {
-			case "":
-			case "json":
-				withObject = true
-			default:
-				return invalid("--output %q is not a format: leave it out, or give json to add the object", output)
+			format, err := parseOutput(output)
+			if err != nil {
+				return err
+			}
+			if _, err := messages.ParseReason(reason); err != nil {
+				return prefixed("--reason", err)
 			}
 			var in io.Reader = g.in
 			name := "stdin"
@@ -336,17 +378,19 @@ each command; the first line that is not a command, or the first refusal, stops 
 				return err
 			}
 			defer c.Close()
-			return doLines(cmd, g, c, bufio.NewReaderSize(in, 64<<10), name, withObject)
+			return doLines(cmd, g, c, bufio.NewReaderSize(in, 64<<10), name, reason, format)
 		}),
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "file of commands, one per line, - for stdin")
 	_ = cmd.MarkFlagRequired("filename")
-	cmd.Flags().StringVarP(&output, "output", "o", "", `"json" adds the stored object to each result line`)
+	cmd.Flags().StringVarP(&output, "output", "o", "", writeOutputHelp)
+	cmd.Flags().StringVar(&reason, "reason", "operator",
+		`the reason of the lines that give no "reason": operator, controller, garbage_collector, admission or scheduler`)
 	addClientFlags(cmd, &co, true)
 	return cmd
 }
 
-func doLines(cmd *cobra.Command, g *globals, c *conn, in *bufio.Reader, name string, withObject bool) error {
+func doLines(cmd *cobra.Command, g *globals, c *conn, in *bufio.Reader, name, reason, format string) error {
 	for n := 1; ; n++ {
 		// ReadBytes, not a Scanner: a line holds an object of up to 1.5 MiB, and more as JSON.
 		line, readErr := in.ReadBytes('\n')
@@ -354,7 +398,7 @@ func doLines(cmd *cobra.Command, g *globals, c *conn, in *bufio.Reader, name str
 			return invalid("cannot read %s: %v", name, readErr)
 		}
 		if text := bytes.TrimSpace(line); len(text) > 0 && text[0] != '#' {
-			command, err := messages.UnmarshalCommandJSON(text)
+			command, err := messages.UnmarshalCommandJSON(withReason(text, reason))
 			if err != nil {
 				return prefixed(fmt.Sprintf("%s, line %d", name, n), err)
 			}
@@ -362,10 +406,28 @@ func doLines(cmd *cobra.Command, g *globals, c *conn, in *bufio.Reader, name str
 			if err != nil {
 				return err
 			}
-			g.line(messages.MarshalResultJSON(res, withObject))
+			if err := g.result(format, command.GetKey(), res); err != nil {
+				return err
+			}
 		}
 		if readErr != nil {
 			return nil
 		}
 	}
+}
+
+// withReason returns the command line with "reason" set to reason when it has none. A line that
+// is not a JSON object is returned as it is, for UnmarshalCommandJSON to refuse.
+func withReason(line []byte, reason string) []byte {
+	var probe struct {
+		Reason json.RawMessage `json:"reason"`
+	}
+	if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &probe) != nil || probe.Reason != nil {
+		return line
+	}
+	field := fmt.Appendf(nil, `{"reason":%q`, reason)
+	if rest := bytes.TrimSpace(line[1:]); len(rest) > 0 && rest[0] != '}' {
+		field = append(field, ',')
+	}
+	return append(field, line[1:]...)
 }
