@@ -3,7 +3,8 @@
 //
 // The contract scripts rely on:
 //
-//   - stdout holds results only, one JSON line per result.
+//   - stdout holds results only: by default one JSON line per result; -o yaml prints YAML
+//     documents, -o name one REF per line.
 //   - stderr holds errors as "Error (Reason): sentence", Reason being the Kubernetes status
 //     reason (NotFound, AlreadyExists, Conflict, Gone, Invalid, TooLarge, Unavailable, Timeout,
 //     InternalError). Errors found before anything is sent (an unreadable file, bad YAML, a
