@@ -10,8 +10,12 @@ package actors
 //     process stays up with a dead node in it;
 //   - any registered message reaches any actor: a forged raftpb.Message to the raft actor, a
 //     read straight to the catalog, a message to protoactor's own endpoint actors;
-//   - its unary methods (ListProcesses, GetProcessDiagnostics) are panic("implement me").
-// The guard sits in front, as gRPC interceptors, and removes from each batch what would do harm.
+//   - its unary methods (ListProcesses, GetProcessDiagnostics) are panic("implement me");
+//   - a message to a PID that names this system by another of its addresses (127.0.0.1:7451 for
+//     a node advertised as 10.0.0.5:7451) is taken for another system's and sent on, to itself.
+// The guard sits in front, as gRPC interceptors, and removes from each batch what would do harm,
+// delivers messages to this system's aliases (address.go) as its own, and answers ListProcesses
+// with this system's address: the probe clients use (AdvertisedAddress).
 
 import (
 	"context"
@@ -89,6 +93,10 @@ type guard struct {
 	protected atomic.Pointer[map[string]*protection] // copy on write; read once per batch
 
 	refused atomic.Uint64 // envelopes and calls refused since start, for the logs
+
+	// aliases are the other host:port forms of this system's address (addresses.aliases): a
+	// target naming one is this system's. Set before the server starts, read-only after.
+	aliases map[string]bool
 }
 
 // protection is the policy for one protected actor id.
@@ -165,10 +173,16 @@ func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 	return handler(srv, gs)
 }
 
-// unary refuses every unary call. protoactor's server has two unary methods, ListProcesses and
-// GetProcessDiagnostics, and in the pinned version both are panic("implement me") on the
-// handler's goroutine: one call from anyone who reaches the port would end the process.
+// unary answers ListProcesses with one PID that names no actor, only this system's advertised
+// address (the probe of AdvertisedAddress: it tells a kstore system from other servers and
+// gives the address its PIDs name), and refuses every other unary call. Neither reaches
+// protoactor: in the pinned version both of its unary methods, ListProcesses and
+// GetProcessDiagnostics, are panic("implement me") on the handler's goroutine, and one call
+// from anyone who reaches the port would end the process.
 func (g *guard) unary(ctx context.Context, _ any, info *grpc.UnaryServerInfo, _ grpc.UnaryHandler) (any, error) {
+	if info.FullMethod == probeMethod {
+		return &remote.ListProcessesResponse{Pids: []*actor.PID{{Address: g.sys.ProcessRegistry.Address}}}, nil
+	}
 	n := g.refused.Add(1)
 	if ce := g.log.Check(zap.WarnLevel, "refused a remote call"); ce != nil {
 		ce.Write(zap.String("peer", peerAddr(ctx)), zap.String("method", info.FullMethod), zap.Uint64("refused", n))
@@ -247,6 +261,11 @@ func (g *guard) filter(b *remote.MessageBatch, s *scratch, peer string) {
 	}
 	s.targets = s.targets[:0]
 	for _, pid := range b.Targets {
+		if pid != nil && g.aliases[pid.Address] {
+			// This system under another of its addresses: protoactor delivers locally only to
+			// the one it advertises. The PID was decoded for this batch alone.
+			pid.Address = self
+		}
 		c := pidCheck{pid: pid}
 		switch {
 		case pid == nil:
@@ -266,7 +285,7 @@ func (g *guard) filter(b *remote.MessageBatch, s *scratch, peer string) {
 		switch {
 		case pid == nil:
 			c.reason = reasonNoSender
-		case pid.Address == self && (protected[pid.Id] != nil || isRemoteActor(pid.Id)):
+		case g.isSelf(pid.Address, self) && (protected[pid.Id] != nil || isRemoteActor(pid.Id)):
 			c.reason = reasonSenderInside
 		}
 		s.senders = append(s.senders, c)
@@ -311,7 +330,7 @@ func (g *guard) check(e *remote.MessageEnvelope, s *scratch, self string) string
 	}
 	switch t.class {
 	case classWatch, classTerminated:
-		return checkLifecycle(t, e.MessageData, self)
+		return g.checkLifecycle(t, e.MessageData, self)
 	}
 	switch validWire(e.MessageData, t.mt.Descriptor(), 0) {
 	case wireInvalid:
@@ -323,6 +342,9 @@ func (g *guard) check(e *remote.MessageEnvelope, s *scratch, self string) string
 	}
 	return ""
 }
+
+// isSelf reports whether addr names this system, whose advertised address is self.
+func (g *guard) isSelf(addr, self string) bool { return addr == self || g.aliases[addr] }
 
 func classify(name protoreflect.FullName) typeCheck {
 	t := typeCheck{name: name}
@@ -365,7 +387,7 @@ func allows(p *protection, name protoreflect.FullName) bool {
 // Watch without a watcher panics the watched actor (PIDSet.Add(nil)), a Terminated without an
 // actor panics the reader, and either naming this system's address makes it deliver to its own
 // actors, or dial itself, on the peer's word.
-func checkLifecycle(t *typeCheck, data []byte, self string) string {
+func (g *guard) checkLifecycle(t *typeCheck, data []byte, self string) string {
 	m := t.mt.New().Interface()
 	if proto.Unmarshal(data, m) != nil {
 		return reasonBytes
@@ -380,7 +402,7 @@ func checkLifecycle(t *typeCheck, data []byte, self string) string {
 	case *actor.Terminated:
 		pid, reason = m.Who, reasonTerminatedPID
 	}
-	if pid == nil || pid.Address == self {
+	if pid == nil || g.isSelf(pid.Address, self) {
 		return reason
 	}
 	return ""

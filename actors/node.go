@@ -29,9 +29,18 @@ import (
 type Config struct {
 	// DataDir holds the Raft log (raft/) and the catalog (catalog/). Default ./kstore-data.
 	DataDir string
-	// Listen is the address the node's actor system listens on (Start only). Default
-	// 127.0.0.1:7450.
+	// Listen is the address the node's actor system listens on (Start only; see NewSystem), such
+	// as DefaultListen. A wildcard (0.0.0.0:7450) needs Advertise. Empty: no listener, no
+	// port: the node runs in an actor system without remote, reachable only from its own
+	// process (NewClientPIDs(node.System(), []*actor.PID{node.PID()}, timeout)); InitialCluster,
+	// Join and Cluster need a listener and are refused with it.
 	Listen string
+	// Advertise is the host:port clients and peers reach the node at (Start only): the address
+	// its PIDs name, its member address in InitialCluster. Default: the address Listen got (a
+	// name resolved to the IP it listens on). Its port must be Listen's, and its host an
+	// address of this machine that Listen covers, or a name resolving only to such addresses:
+	// Start refuses an address that would not reach the node. See address.go.
+	Advertise string
 	// NodeID is this node's Raft id, non-zero. Default 1.
 	NodeID uint64
 	// InitialCluster names the members of a new cluster: every member's node id, this node's
@@ -89,7 +98,6 @@ const (
 
 func (c *Config) withDefaults() {
 	c.DataDir = cmp.Or(c.DataDir, DefaultDataDir)
-	c.Listen = cmp.Or(c.Listen, DefaultListen)
 	c.NodeID = cmp.Or(c.NodeID, 1)
 	c.Name = cmp.Or(c.Name, DefaultName)
 	c.DiskReserve = cmp.Or(c.DiskReserve, DefaultDiskReserve)
@@ -105,7 +113,7 @@ type Node struct {
 	system *actor.ActorSystem
 	own    *System // the system Start made; nil when spawned into the caller's
 	pid    *actor.PID
-	lock   *os.File
+	lock   *dirLock
 
 	failed   chan error    // a child failed: the supervisor's decider reports it here
 	done     chan struct{} // closed when the node has stopped
@@ -114,9 +122,16 @@ type Node struct {
 	wg       sync.WaitGroup // the goroutine that stops the node on a child failure
 }
 
-// Start runs a node in an actor system of its own, listening on cfg.Listen.
+// Start runs a node in an actor system of its own, listening on cfg.Listen, or with no
+// listener when cfg.Listen is empty. A start that fails before the node's actors ran leaves no
+// data dir it created behind; one that existed before stays as it was.
 func Start(cfg Config) (*Node, error) {
 	cfg.withDefaults()
+	if cfg.Listen == "" {
+		if err := checkInProcess(cfg); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	if cfg.faults, err = armedFaults(); err != nil {
 		return nil, err
@@ -132,14 +147,14 @@ func Start(cfg Config) (*Node, error) {
 		cc.NodeActor = cfg.Name
 		peers, err := knownPeers(cfg)
 		if err != nil {
-			unlock(lock)
+			lock.discard()
 			return nil, err
 		}
 		start = cluster.Member(cc, peers)
 	}
-	sys, err := NewSystemWith(cfg.Listen, cfg.Logger, start)
+	sys, err := newSystem(cfg.Listen, cfg.Advertise, cfg.Logger, start)
 	if err != nil {
-		unlock(lock)
+		lock.discard()
 		return nil, err
 	}
 	// The node's own actors take nothing from outside but raft's messages from peers; clients
@@ -185,7 +200,23 @@ func knownPeers(cfg Config) ([]string, error) {
 		addrs[a] = true
 	}
 	delete(addrs, cfg.Listen)
+	delete(addrs, cfg.Advertise)
 	return slices.Sorted(maps.Keys(addrs)), nil
+}
+
+// checkInProcess refuses what a node without a listener cannot do.
+func checkInProcess(cfg Config) error {
+	switch {
+	case len(cfg.InitialCluster) > 0:
+		return errors.New("kstore: a node without a listen address runs alone in its process: peers could not reach it, so it cannot be in an initial cluster; give it a listen address, or leave InitialCluster out")
+	case len(cfg.Join) > 0:
+		return errors.New("kstore: a node without a listen address runs alone in its process: it cannot join a cluster, whose members could not reach it; give it a listen address")
+	case cfg.Cluster != nil:
+		return errors.New("kstore: a node without a listen address cannot be in an actor cluster, which runs on protoactor remote; give it a listen address, or leave Cluster out")
+	case cfg.Advertise != "":
+		return errors.New("kstore: a node without a listen address has no address to advertise; give it a listen address, or leave Advertise out")
+	}
+	return nil
 }
 
 // Spawn runs a node inside an existing actor system: a library user's own system, with or
@@ -199,6 +230,11 @@ func Spawn(system *actor.ActorSystem, cfg Config) (*Node, error) {
 	if cfg.faults, err = armedFaults(); err != nil {
 		return nil, err
 	}
+	if len(system.ProcessRegistry.RemoteHandlers) == 0 { // no remote started (client.go, hasRemote)
+		if err := checkInProcess(Config{InitialCluster: cfg.InitialCluster, Join: cfg.Join}); err != nil {
+			return nil, err
+		}
+	}
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -206,10 +242,18 @@ func Spawn(system *actor.ActorSystem, cfg Config) (*Node, error) {
 	return spawn(system, cfg, lock)
 }
 
-func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err error) {
+// spawn starts the node's actors in system. When it fails before the node actor runs, it
+// discards the data dir lock (unlocked, the dir removed if this start created it): no raft
+// ran in it, so it holds no vote and acknowledged nothing. After, it only unlocks.
+func spawn(system *actor.ActorSystem, cfg Config, lock *dirLock) (n *Node, err error) {
+	spawned := false
 	defer func() {
-		if err != nil {
-			unlock(lock)
+		switch {
+		case err == nil:
+		case spawned:
+			lock.unlock()
+		default:
+			lock.discard()
 		}
 	}()
 	log := cfg.Logger.With(zap.Uint64("node", cfg.NodeID))
@@ -302,6 +346,7 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *os.File) (n *Node, err e
 		return actor.StopDirective
 	})))
 	pid, err := system.Root.SpawnNamed(props, cfg.Name)
+	spawned = err == nil
 	if err != nil {
 		// Nothing owns the stores yet.
 		db.Close()
@@ -496,7 +541,8 @@ func (n *Node) System() *actor.ActorSystem { return n.system }
 // PID is the node actor's: the address clients send commands and reads to.
 func (n *Node) PID() *actor.PID { return n.pid }
 
-// Address is where the node's actor system listens ("nonhost" when it has no remote).
+// Address is what clients and peers reach the node's actor system at: the address it
+// advertises (Config.Advertise, else the one it listens on); "nonhost" when it has no remote.
 func (n *Node) Address() string { return n.system.Address() }
 
 // Done is closed when the node has stopped, by Stop or after a failure.
@@ -547,7 +593,7 @@ func (n *Node) stop(cause error) {
 		if n.own != nil {
 			n.own.Close()
 		}
-		unlock(n.lock)
+		n.lock.unlock()
 		n.err = cause
 		close(n.done)
 	})
@@ -573,14 +619,28 @@ func (n *Node) awaitGone() {
 	}
 }
 
-// lockDataDir creates dir and takes an exclusive lock on dir/LOCK for the node's lifetime.
-func lockDataDir(dir string) (*os.File, error) {
+// dirLock is a node's exclusive lock on its data dir, held for the node's lifetime.
+type dirLock struct {
+	f       *os.File
+	created string // the outermost directory lockDataDir created for the data dir; "" if none
+	file    string // the LOCK file, when lockDataDir created it in a data dir that existed
+	once    sync.Once
+}
+
+// lockDataDir creates dir (and its missing parents) and takes an exclusive lock on dir/LOCK.
+func lockDataDir(dir string) (*dirLock, error) {
+	created := outermostMissing(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("kstore: create data dir: %w", err)
 	}
+	l := &dirLock{created: created}
 	path := filepath.Join(dir, "LOCK")
+	if _, err := os.Lstat(path); created == "" && errors.Is(err, fs.ErrNotExist) {
+		l.file = path
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
+		l.discard()
 		return nil, fmt.Errorf("kstore: open %s: %w", path, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
@@ -588,12 +648,52 @@ func lockDataDir(dir string) (*os.File, error) {
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("kstore: data dir %s is in use by another kstore node: stop it, or give this one another --data-dir", dir)
 		}
+		l.discard()
 		return nil, fmt.Errorf("kstore: lock %s: %w", path, err)
 	}
-	return f, nil
+	l.f = f
+	return l, nil
 }
 
-func unlock(f *os.File) {
-	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	f.Close()
+// outermostMissing is the outermost of dir and its parents that does not exist: what
+// MkdirAll(dir) creates. "" when dir exists (or cannot be examined).
+func outermostMissing(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	missing := ""
+	for p := abs; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			return missing
+		}
+		missing = p
+		if filepath.Dir(p) == p {
+			return missing
+		}
+	}
+}
+
+// unlock releases the lock; once, however often it is called.
+func (l *dirLock) unlock() {
+	l.once.Do(func() {
+		if l.f != nil {
+			_ = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+			l.f.Close()
+		}
+	})
+}
+
+// discard removes what lockDataDir created (the data dir and its missing parents, or the LOCK
+// file in a data dir that existed), then releases the lock: a node that never ran leaves no new
+// data dir behind, and one that existed as it was. The lock is held while they go, so that
+// another node starting on the same dir meanwhile fails (in use) rather than lose its files.
+func (l *dirLock) discard() {
+	switch {
+	case l.created != "":
+		_ = os.RemoveAll(l.created)
+	case l.file != "" && l.f != nil:
+		_ = os.Remove(l.file)
+	}
+	l.unlock()
 }

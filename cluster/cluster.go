@@ -129,9 +129,17 @@ type Starter func(sys *actor.ActorSystem, rc *remote.Config) (r *remote.Remote, 
 // addresses and this member's own are the provider's.
 func Member(cfg Config, peers []string) Starter {
 	return func(sys *actor.ActorSystem, rc *remote.Config) (*remote.Remote, func(), error) {
-		self := net.JoinHostPort(rc.Host, strconv.Itoa(rc.Port))
-		return start(sys, rc, cfg, append([]string{self}, peers...), true)
+		return start(sys, rc, cfg, append([]string{selfAddress(rc)}, peers...), true)
 	}
+}
+
+// selfAddress is the address rc's system is reached at: the one it advertises, when it
+// listens on every interface or under another name, else the one it listens on.
+func selfAddress(rc *remote.Config) string {
+	if rc.AdvertisedHost != "" {
+		return rc.AdvertisedHost
+	}
+	return net.JoinHostPort(rc.Host, strconv.Itoa(rc.Port))
 }
 
 // Client returns the Starter of a cluster client: it finds the members and reaches kinds, and
@@ -155,7 +163,7 @@ func Of(sys *actor.ActorSystem) (c *protocluster.Cluster) {
 func start(sys *actor.ActorSystem, rc *remote.Config, cfg Config, members []string, member bool) (r *remote.Remote, leave func(), err error) {
 	cfg.Name = cmp.Or(cfg.Name, DefaultName)
 	cfg.Provider = cmp.Or(cfg.Provider, Automanaged)
-	self := net.JoinHostPort(rc.Host, strconv.Itoa(rc.Port))
+	self := selfAddress(rc)
 	var provider protocluster.ClusterProvider
 	stopProvider := func() {}
 	if !member && len(cfg.Seeds) > 0 {

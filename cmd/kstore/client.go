@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -22,10 +23,11 @@ const endpointsEnv = "KSTORE_ENDPOINTS"
 type clientOptions struct {
 	endpoints string
 	timeout   time.Duration
+	listen    string // --client-listen; empty: clientListenAddr picks one
 }
 
-// addClientFlags adds --endpoints and --timeout; writes says whether the command writes, for
-// what --timeout's help says about a write that times out.
+// addClientFlags adds --endpoints, --timeout and --client-listen; writes says whether the
+// command writes, for what --timeout's help says about a write that times out.
 func addClientFlags(cmd *cobra.Command, o *clientOptions, writes bool) {
 	f := cmd.Flags()
 	f.StringVar(&o.endpoints, "endpoints", actors.DefaultListen,
@@ -35,6 +37,8 @@ func addClientFlags(cmd *cobra.Command, o *clientOptions, writes bool) {
 		timeout = "how long each request may take, retries while the node is unavailable included; a write that times out has an unknown outcome: read to find out"
 	}
 	f.DurationVar(&o.timeout, "timeout", actors.DefaultTimeout, timeout)
+	f.StringVar(&o.listen, "client-listen", "",
+		"host:port this command listens on for the node's replies (the node connects back to it); it must be reachable from the node; default: 127.0.0.1 for a node on loopback, else the local address of the route to the node, on a free port")
 }
 
 // endpointList is --endpoints, or $KSTORE_ENDPOINTS when the flag was not given, split and
@@ -77,70 +81,98 @@ func (o *clientOptions) connect(cmd *cobra.Command, g *globals) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if eps, err = reachableFirst(eps, min(o.timeout, maxProbe)); err != nil {
-		return nil, err
+	listen := o.listen
+	if listen == "" {
+		if listen, err = clientListenAddr(eps[0]); err != nil {
+			return nil, err
+		}
 	}
-	listen, err := clientListenAddr(eps[0])
-	if err != nil {
-		return nil, err
-	}
+	// The system starts before the probe: remote.Start sets gRPC's global logger, which the
+	// probe's gRPC goroutines read (a data race if they ran first).
 	sys, err := actors.NewSystem(listen, g.clientLogger())
 	if err != nil {
+		if o.listen != "" {
+			return nil, invalid("--client-listen: %v", err)
+		}
 		return nil, messages.Errorf(messages.StatusReason_UNAVAILABLE, "cannot start the client's actor system: %v", err)
+	}
+	if eps, err = reachableFirst(eps, min(o.timeout, maxProbe)); err != nil {
+		sys.Close()
+		return nil, err
 	}
 	return &conn{sys: sys, client: actors.NewClient(sys.ActorSystem, eps, o.timeout)}, nil
 }
 
-// closeWait bounds how long Close waits for the actor system to stop. protoactor's endpoint
-// writer keeps retrying a node that went away (5 tries, 2 s apart) and stopping the system
-// waits for it; the process exits right after Close, which releases everything anyway.
-const closeWait = time.Second
+// Close stops the client's actor system and releases its port. It waits for protoactor's
+// endpoints only briefly (actors.System.Close): one still dialling a node that went away ends
+// with the process, which exits right after.
+func (c *conn) Close() { c.sys.Close() }
 
-// Close stops the client's actor system and releases its port, waiting at most closeWait.
-func (c *conn) Close() {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.sys.Close()
-	}()
-	select {
-	case <-done:
-	case <-time.After(closeWait):
-	}
-}
-
-// maxProbe bounds the TCP connect that checks an endpoint before any request is sent.
+// maxProbe bounds the probe of one endpoint before any request is sent: the connection, the
+// HTTP/2 handshake and one call (actors.AdvertisedAddress). A node answers it in a
+// millisecond on a LAN; a port that accepts and says nothing costs this much.
 const maxProbe = 2 * time.Second
 
-// reachableFirst returns the endpoints with the first one that accepts a TCP connection moved to
-// the front, or Unavailable when none does. A request to a closed port is otherwise not refused
-// but lost: protoactor drops it and the caller waits out its whole timeout, for a Timeout that
-// says a write's outcome is unknown when nothing was sent; and the client moves to the next
-// endpoint only on a dead letter, which a closed port never produces.
+// reachableFirst probes the endpoints in turn (actors.AdvertisedAddress, at most timeout each)
+// and returns them with the first kstore node that answered moved to the front, named by the
+// address it advertises, or Unavailable when none answered. Without it a request to a closed
+// port, or to a port where another server listens, is not refused but lost: protoactor drops
+// it and the caller waits out its whole timeout, for a Timeout that says a write's outcome is
+// unknown when nothing was sent; and the client moves to the next endpoint only on a dead
+// letter, which neither produces.
+//
+// The advertised address replaces the endpoint so that every PID the client makes names the
+// node as the node names itself, whatever the user typed (localhost, a host name, another of
+// the node's addresses); unless the client cannot reach it (a node advertising a name this
+// machine does not resolve), when the endpoint stays as given, which the node also accepts
+// when it is one of its own addresses.
 func reachableFirst(eps []string, timeout time.Duration) ([]string, error) {
 	var failed []string
 	for i, e := range eps {
-		c, err := net.DialTimeout("tcp", e, timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		adv, err := actors.AdvertisedAddress(ctx, e)
+		cancel()
 		if err == nil {
-			c.Close()
-			out := append([]string{e}, eps[:i]...)
+			if adv != e && !accepts(adv, timeout) {
+				adv = e
+			}
+			out := append([]string{adv}, eps[:i]...)
 			return append(out, eps[i+1:]...), nil
 		}
-		var op *net.OpError
-		if errors.As(err, &op) {
-			err = op.Err
-		}
-		failed = append(failed, fmt.Sprintf("%s (%v)", e, err))
+		failed = append(failed, fmt.Sprintf("%s (%s)", e, probeFailure(err)))
 	}
 	return nil, messages.Errorf(messages.StatusReason_UNAVAILABLE,
 		"no kstore node listens at %s: is `kstore serve` running there? check --endpoints or $%s; nothing was sent",
 		strings.Join(failed, ", "), endpointsEnv)
 }
 
+// probeFailure says briefly why an endpoint failed the probe.
+func probeFailure(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Err.Error() // connection refused, no route to host, ...
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "it accepts connections but did not answer as a kstore node in time"
+	}
+	return "something else listens there: it does not answer as a kstore node"
+}
+
+// accepts reports whether addr takes a TCP connection within timeout.
+func accepts(addr string, timeout time.Duration) bool {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
 // clientListenAddr is where the client's actor system listens: the node sends replies there,
-// so it must be an address the node can reach. Loopback when the node is on loopback; otherwise
-// the local address the route to the node leaves from (a UDP "dial" picks it without sending a
-// packet). Port 0: any free port.
+// so it must be an address the node can reach. Loopback when the node (the first endpoint) is
+// on loopback; otherwise the local address the route to it leaves from (a UDP "dial" picks it
+// without sending a packet). Port 0: any free port. --client-listen overrides it, for a node
+// that reaches the client by another way.
 func clientListenAddr(endpoint string) (string, error) {
 	host, _, err := net.SplitHostPort(endpoint)
 	if err != nil {

@@ -19,11 +19,14 @@ import (
 	"github.com/kstore/kstore/catalogactor"
 	"github.com/kstore/kstore/cluster"
 	"github.com/kstore/kstore/raftactor"
+	"github.com/kstore/kstore/watcheractor"
 )
 
 type serveOptions struct {
 	dataDir          string
 	listen           string
+	advertise        string
+	bookmarkInterval time.Duration
 	nodeID           uint64
 	initialCluster   string
 	join             string
@@ -52,7 +55,14 @@ func newServeCmd(g *globals) *cobra.Command {
 
 The node keeps its Raft log and catalog in --data-dir (created when missing) and holds that
 directory locked while it runs: a second node on the same directory fails at once. Clients and
-peers reach it at --listen.
+peers reach it at --advertise-address, by default the address --listen got (a name resolved:
+--listen localhost:7450 serves as 127.0.0.1:7450). protoactor addresses every actor by that
+exact host:port, so serve refuses to start where it could not be reached: a wildcard --listen
+(0.0.0.0:PORT, [::]:PORT) without --advertise-address; an advertised port other than the listen
+port; an advertised host that is not an address of this machine, or that --listen does not
+cover. The node still answers requests addressed to its other addresses at its port
+(127.0.0.1 and every interface's address when it listens on all of them, localhost when it
+listens on loopback).
 
 When the node is ready, serve prints one line to stderr:
   kstore: node 1 serving on 127.0.0.1:7450, data dir /abs/path/kstore-data
@@ -62,7 +72,8 @@ event, so that a log collector can parse them.
 On SIGINT or SIGTERM the node stops in order and serve exits 0; a second signal ends the
 process at once. When the node stops by itself (a storage failure, an internal actor that
 stopped), serve prints the error and exits 1. Startup failures (data dir in use, address in
-use, less free disk than --disk-reserve-bytes) print "Error: ..." and exit 1.
+use, less free disk than --disk-reserve-bytes) print "Error: ..." and exit 1, and leave no data
+dir behind that they created (one that existed stays as it was).
 
 While the data dir's disk has less free space than --disk-reserve-bytes, writes are refused
 with Unavailable and reads go on: Badger writes through memory maps, and a full disk would
@@ -71,7 +82,11 @@ kill the process at every start until space is freed.`,
   kstore serve
 
   # Somewhere else, quieter.
-  kstore serve --data-dir /var/lib/kstore --listen 10.0.0.5:7450 --log-level warn`,
+  kstore serve --data-dir /var/lib/kstore --listen 10.0.0.5:7450 --log-level warn
+
+  # On every interface, known to clients and peers as 10.0.0.5:7450; local clients may use
+  # 127.0.0.1:7450.
+  kstore serve --listen 0.0.0.0:7450 --advertise-address 10.0.0.5:7450`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error { return o.run(cmd, g) }),
 	}
@@ -79,7 +94,11 @@ kill the process at every start until space is freed.`,
 	f.StringVar(&o.dataDir, "data-dir", actors.DefaultDataDir,
 		"directory holding the node's Raft log and catalog; created when missing, locked while the node runs")
 	f.StringVar(&o.listen, "listen", actors.DefaultListen,
-		"host:port the node listens on, for clients and peers; port 0 picks a free one (shown in the ready line)")
+		"host:port the node listens on, for clients and peers; port 0 picks a free one (shown in the ready line); a wildcard host (0.0.0.0) needs --advertise-address")
+	f.StringVar(&o.advertise, "advertise-address", "",
+		"host:port clients and peers reach the node at, the address its actors are named by: an address of this machine that --listen covers (or a name resolving only to such), at the listen port; default: the address --listen got")
+	f.DurationVar(&o.bookmarkInterval, "bookmark-interval", watcheractor.DefaultBookmarkInterval,
+		fmt.Sprintf("how often a watch that asked for bookmarks gets one, unless it asks for its own interval; from %v to %v", watcheractor.MinBookmarkInterval, watcheractor.MaxBookmarkInterval))
 	f.Uint64Var(&o.nodeID, "node-id", 1, "this node's Raft id, non-zero")
 	f.StringVar(&o.join, "join", "",
 		"HOST:PORT[,HOST:PORT] of running members of a cluster this node joins, once kstore member add has added it; used when the data dir is new")
@@ -115,6 +134,13 @@ kill the process at every start until space is freed.`,
 func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 	if o.nodeID == 0 {
 		return invalid("--node-id must be non-zero")
+	}
+	if o.listen == "" {
+		return invalid("--listen is empty: give the host:port the node listens on, such as %s", actors.DefaultListen)
+	}
+	if o.bookmarkInterval < watcheractor.MinBookmarkInterval || o.bookmarkInterval > watcheractor.MaxBookmarkInterval {
+		return invalid("--bookmark-interval %v is out of bounds: give %v to %v: more often, bookmarks would cost more than most watches' events; rarer, an idle watch would not notice a lost stream for that long",
+			o.bookmarkInterval, watcheractor.MinBookmarkInterval, watcheractor.MaxBookmarkInterval)
 	}
 	initial, err := parseInitialCluster(o.initialCluster)
 	if err != nil {
@@ -164,6 +190,8 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 		Audit:            audit,
 		DataDir:          o.dataDir,
 		Listen:           o.listen,
+		Advertise:        o.advertise,
+		Watch:            watcheractor.Config{BookmarkInterval: o.bookmarkInterval},
 		NodeID:           o.nodeID,
 		InitialCluster:   initial,
 		Join:             splitList(o.join),
