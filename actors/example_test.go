@@ -20,8 +20,9 @@ func Example() {
 	}
 	defer os.RemoveAll(dir)
 
-	// A single-node store on a free loopback port, and a client of it in the same actor system.
-	node, err := actors.Start(actors.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	// A single-node store in this process (no Listen: no port, no remote), and a client of it in
+	// the same actor system.
+	node, err := actors.Start(actors.Config{DataDir: dir})
 	if err != nil {
 		fmt.Println(err)
 		return
