@@ -8,7 +8,7 @@ STATICCHECK_VERSION   := v0.8.2
 .PHONY: build run cluster cluster-stop test soak test-short proto proto-check lint bench bench-quick bench-readme bench-disk clean
 
 build:
-	$(GO) build -o $(BIN) ./cmd/kstore
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kstore
 
 run: build
 	./$(BIN) serve
