@@ -56,28 +56,13 @@ without asking: possibly stale, but it works on a member without a quorum.`,
   kstore get Deployment.v1.apps/web -n default --resource-version 41
   kstore get -f objects.yaml -o name
   kstore get Pod.v1/web -n default -o yaml > web.yaml   # edit it, then: kstore apply -f web.yaml`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(files) > 0 {
-				if len(args) > 0 {
-					return fmt.Errorf("give a REF or -f, not both: -f prints the objects its files name (got %q)", args[0])
-				}
-				return nil
-			}
-			return cobra.ExactArgs(1)(cmd, args)
-		},
+		Args: refOrFiles(&files, "prints"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			format, err := parseOutput(output)
 			if err != nil {
 				return err
 			}
-			var keys []*messages.ResourceKey
-			if len(files) > 0 {
-				keys, err = readKeys(files, g.in)
-			} else {
-				var key *messages.ResourceKey
-				key, err = parseGetRef(args[0], r.namespace)
-				keys = []*messages.ResourceKey{key}
-			}
+			keys, err := targetKeys(args, files, g.in, func(ref string) (*messages.ResourceKey, error) { return parseGetRef(ref, r.namespace) })
 			if err != nil {
 				return err
 			}

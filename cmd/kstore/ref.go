@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/kstore/kstore/catalogactor/object"
 	"github.com/kstore/kstore/messages"
@@ -192,4 +195,30 @@ func typeSuggestion(key *messages.ResourceKey) (s builtinKind, why string, ok bo
 		return builtinKind{}, "", false
 	}
 	return s, why, true
+}
+
+// refOrFiles is the argument check of a command that takes one REF or, with -f, the objects the
+// files name (does says what it does with them: prints, deletes).
+func refOrFiles(files *[]string, does string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(*files) == 0 {
+			return cobra.ExactArgs(1)(cmd, args)
+		}
+		if len(args) > 0 {
+			return fmt.Errorf("give a REF or -f, not both: -f %s the objects its files name (got %q)", does, args[0])
+		}
+		return nil
+	}
+}
+
+// targetKeys is the keys a refOrFiles command works on: those the files name, or the REF's.
+func targetKeys(args, files []string, in io.Reader, parse func(ref string) (*messages.ResourceKey, error)) ([]*messages.ResourceKey, error) {
+	if len(files) > 0 {
+		return readKeys(files, in)
+	}
+	key, err := parse(args[0])
+	if err != nil {
+		return nil, err
+	}
+	return []*messages.ResourceKey{key}, nil
 }

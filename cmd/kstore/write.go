@@ -276,28 +276,13 @@ first refusal stops the command (exit 1).`,
   kstore delete Namespace.v1/staging --resource-version 57
   kstore delete -f web.yaml
   kstore list Pod.v1 -n demo -l app=web -o yaml | kstore delete -f -`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(files) > 0 {
-				if len(args) > 0 {
-					return fmt.Errorf("give a REF or -f, not both: -f deletes the objects its files name (got %q)", args[0])
-				}
-				return nil
-			}
-			return cobra.ExactArgs(1)(cmd, args)
-		},
+		Args: refOrFiles(&files, "deletes"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			reason, format, err := o.parse()
 			if err != nil {
 				return err
 			}
-			var keys []*messages.ResourceKey
-			if len(files) > 0 {
-				keys, err = readKeys(files, g.in)
-			} else {
-				var key *messages.ResourceKey
-				key, err = parseRef(args[0], r.namespace)
-				keys = []*messages.ResourceKey{key}
-			}
+			keys, err := targetKeys(args, files, g.in, func(ref string) (*messages.ResourceKey, error) { return parseRef(ref, r.namespace) })
 			if err != nil {
 				return err
 			}
