@@ -217,8 +217,14 @@ func TestServeStopsAtOnceAfterAWatchClientDied(t *testing.T) {
 	if code := s.wait(t, time.Second); code != 0 { // it has exited: wait returns at once
 		t.Fatalf("serve exited %d after SIGTERM, want 0:\n%s", code, s.log)
 	}
-	if took > time.Second {
-		t.Errorf("serve took %v to stop, want under a second", took)
+	// A second is the promise for the node users run; a race-built node under make test's load
+	// (every package's tests at once on two cores) once took 1.02 s, and gets half a second more.
+	bound := time.Second
+	if len(raceBuildFlags) > 0 {
+		bound = within
+	}
+	if took > bound {
+		t.Errorf("serve took %v to stop, want under %v", took, bound)
 	}
 }
 
