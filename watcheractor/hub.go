@@ -138,9 +138,9 @@ type Hub struct {
 	// interval in use (at most one per second of the allowed range), not one per watcher.
 	bookmarks  map[time.Duration]*bookmarkGroup
 	bookmarked map[string]time.Duration // watcher id → its group
-	watchers   int                   // watcher children
-	pending    []*change             // changes not yet pushed
-	dirty      bool                  // a flush is queued
+	watchers   int                      // watcher children
+	pending    []*change                // changes not yet pushed
+	dirty      bool                     // a flush is queued
 
 	streams  map[string]*streamRef // by mux address/id: the streams, children too
 	streamOf map[string]string     // watcher id → its stream's key
