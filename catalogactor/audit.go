@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/kstore/kstore/messages"
 )
@@ -14,7 +15,13 @@ import (
 // admission, scheduler), key (group/version/kind/namespace/name) and, for a change, outcome
 // (CREATED, REPLACED, PATCHED, DELETED, NO_OP) or, for a refusal, error (the Kubernetes reason
 // name). The line is written on the applier goroutine, once per member, in commit order.
-func auditLine(log *zap.Logger, cmd *messages.Command, idx uint64, res Result, err error) {
+// The node's own log carries the same line at debug level (serve --log-level debug), so that an
+// audit trail can be switched on without a file; a Check guards it, so at info it costs nothing.
+func auditLine(log *zap.Logger, level zapcore.Level, cmd *messages.Command, idx uint64, res Result, err error) {
+	ce := log.Check(level, "applied")
+	if ce == nil {
+		return
+	}
 	k := cmd.GetKey()
 	fields := []zap.Field{
 		zap.Uint64("rv", idx),
@@ -27,5 +34,5 @@ func auditLine(log *zap.Logger, cmd *messages.Command, idx uint64, res Result, e
 	} else {
 		fields = append(fields, zap.String("outcome", res.Op.String()))
 	}
-	log.Info("applied", fields...)
+	ce.Write(fields...)
 }

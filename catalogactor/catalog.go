@@ -151,8 +151,9 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 		}
 		res, err := Apply(prev, cmd, idx)
 		if c.audit != nil {
-			auditLine(c.audit, cmd, idx, res, err)
+			auditLine(c.audit, zap.InfoLevel, cmd, idx, res, err)
 		}
+		auditLine(c.log, zap.DebugLevel, cmd, idx, res, err)
 		result := &messages.CommandResult{}
 		if len(cmd.GetRequestId()) <= messages.MaxRequestIDBytes {
 			result.RequestId = cmd.GetRequestId()

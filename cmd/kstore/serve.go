@@ -37,6 +37,7 @@ type serveOptions struct {
 	// The actor cluster.
 	clusterName, clusterProvider, clusterEndpoints string
 	auditLogPath                                   string
+	logFormat                                      string
 
 	// Tuning for tests that need a long history or many memtable flushes in a short run;
 	// hidden from --help (zero: the defaults).
@@ -67,7 +68,10 @@ listens on loopback).
 When the node is ready, serve prints one line to stderr:
   kstore: node 1 serving on 127.0.0.1:7450, data dir /abs/path/kstore-data
 Logs go to stderr as JSON lines (zap's production format with ISO 8601 times), one object per
-event, so that a log collector can parse them.
+event, so that a log collector can parse them; --log-format console writes lines for a person.
+At --log-level debug each command the node applies is logged ("applied": rv, op, reason, key,
+outcome or error), an audit trail in the node's own log (--audit-log-path writes the same lines
+to a file of their own at any level).
 
 On SIGINT or SIGTERM the node stops in order and serve exits 0; a second signal ends the
 process at once. When the node stops by itself (a storage failure, an internal actor that
@@ -125,6 +129,8 @@ kill the process at every start until space is freed.`,
 		"the provider's service: consul, the agent's HOST:PORT (default Consul's own); etcd, its client URLs, comma-separated; unused by automanaged and kubernetes")
 	f.StringVar(&o.auditLogPath, "audit-log-path", "",
 		"file to append one JSON line to per command this node applies (rv, op, reason, key, outcome or error), as the Kubernetes API server's audit log; - for stderr; empty: none")
+	f.StringVar(&o.logFormat, "log-format", "json",
+		"json: one JSON object per log line (zap's production encoding), for a log collector; console: tab-separated lines for a person. At --log-level debug every applied command is logged with its rv, op, reason and key")
 	for _, name := range []string{"catalog-sync-every", "max-inflight-proposals", "badger-memtable-size", "pprof-listen"} {
 		_ = f.MarkHidden(name)
 	}
@@ -163,7 +169,10 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 	if err != nil {
 		return err
 	}
-	logger := serverLogger(g.errw, level)
+	if o.logFormat != "json" && o.logFormat != "console" {
+		return invalid("--log-format %q: use json (one object per line, for a log collector) or console (for a person)", o.logFormat)
+	}
+	logger := serverLoggerFormat(g.errw, level, o.logFormat)
 	defer func() { _ = logger.Sync() }()
 	if o.pprofListen != "" {
 		stop, err := servePprof(o.pprofListen)
@@ -233,11 +242,42 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 // one object per event, for log collectors), with ISO 8601 times instead of epoch floats so that
 // a person reading the raw stream can still follow it.
 func serverLogger(w io.Writer, level zapcore.Level) *zap.Logger {
+	return serverLoggerFormat(w, level, "json")
+}
+
+// serverLoggerFormat is serverLogger with format "json" or "console" (zap's console encoder:
+// time, level, logger name, message, then the fields as one JSON object).
+func serverLoggerFormat(w io.Writer, level zapcore.Level, format string) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), level)
-	core = zapcore.NewSamplerWithOptions(core, time.Second, 100, 100)
+	encoder := zapcore.NewJSONEncoder(enc)
+	if format == "console" {
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		encoder = zapcore.NewConsoleEncoder(enc)
+	}
+	core := zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), level)
+	core = unsampledAudit{sampled: zapcore.NewSamplerWithOptions(core, time.Second, 100, 100), raw: core}
 	return zap.New(core, zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w))))
+}
+
+// unsampledAudit samples every line but the debug audit lines ("applied", one per command
+// applied, catalogactor's auditLine): an audit trail that dropped lines after 100 a second would
+// not be one.
+type unsampledAudit struct{ sampled, raw zapcore.Core }
+
+func (c unsampledAudit) Enabled(l zapcore.Level) bool { return c.raw.Enabled(l) }
+func (c unsampledAudit) Sync() error                  { return c.raw.Sync() }
+func (c unsampledAudit) Write(e zapcore.Entry, f []zapcore.Field) error {
+	return c.raw.Write(e, f)
+}
+func (c unsampledAudit) With(f []zapcore.Field) zapcore.Core {
+	return unsampledAudit{sampled: c.sampled.With(f), raw: c.raw.With(f)}
+}
+func (c unsampledAudit) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if e.Level == zapcore.DebugLevel && e.Message == "applied" {
+		return c.raw.Check(e, ce)
+	}
+	return c.sampled.Check(e, ce)
 }
 
 // auditLogger opens --audit-log-path: JSON lines, buffered (flushed every second and at close)
