@@ -390,7 +390,7 @@ func (r *informerRun) relist() (uint64, error) {
 			if err != nil {
 				return 0, err
 			}
-			if r.fields.Matches(o.Key.GetName(), o.Key.GetNamespace()) {
+			if r.matchesFields(o) {
 				items[informerKey(o.Key.GetNamespace(), o.Key.GetName())] = o
 			}
 		}
@@ -436,6 +436,17 @@ func (r *informerRun) relist() (uint64, error) {
 		r.syncQueued = r.enqueue(informerNote{op: noteSynced})
 	}
 	return rv, nil
+}
+
+// matchesFields reports whether a listed object passes the informer's field selector.
+func (r *informerRun) matchesFields(o *Object) bool {
+	f := selector.Fields{Name: o.Key.GetName(), Namespace: o.Key.GetNamespace()}
+	if r.fields.ObjectTerms() {
+		if raw, err := object.ParseRaw(o.JSON); err == nil {
+			f.NodeName = raw.Spec("nodeName")
+		}
+	}
+	return r.fields.Matches(f)
 }
 
 // listedObject reads the key and resourceVersion of a listed object.

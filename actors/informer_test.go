@@ -259,7 +259,7 @@ func freshList(t *testing.T, c *Client, ns string, sel Selectors) (map[string]st
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fields.Matches(o.Key.GetName(), o.Key.GetNamespace()) {
+			if fields.MatchesKey(o.Key.GetName(), o.Key.GetNamespace()) {
 				out[objKey(o)] = string(b)
 			}
 		}

@@ -161,7 +161,7 @@ func readList(db *badger.DB, p listPlan) *messages.ListResult {
 			if err != nil {
 				return &messages.ListResult{Status: messages.StatusOf(err)}
 			}
-			if !p.sel.Matches(o.Labels()) || !p.fields.Matches(o.Meta("name"), o.Meta("namespace")) {
+			if !p.sel.Matches(o.Labels()) || !p.fields.Matches(selector.Fields{Name: o.Meta("name"), Namespace: o.Meta("namespace"), NodeName: o.Spec("nodeName")}) {
 				continue
 			}
 		}

@@ -14,6 +14,9 @@ type filter struct {
 	namespace            string
 	labels               selector.Selector
 	fields               selector.FieldSelector
+	// byObject: the selection tests the object's body (labels, spec.nodeName), which changes
+	// over its life; otherwise only the key.
+	byObject bool
 }
 
 func invalid(format string, args ...any) error {
@@ -41,6 +44,7 @@ func newFilter(req *messages.WatchRequest) (*filter, error) {
 	if f.fields, err = selector.ParseFields(req.GetFieldSelector()); err != nil {
 		return nil, invalid("field selector is not valid: %v", err)
 	}
+	f.byObject = !f.labels.Empty() || f.fields.ObjectTerms()
 	return f, nil
 }
 
@@ -53,44 +57,56 @@ func (f *filter) keyMatches(k *messages.ResourceKey) bool {
 	if f.namespace != "" && k.GetNamespace() != f.namespace {
 		return false
 	}
-	return f.fields.Empty() || f.fields.Matches(k.GetName(), k.GetNamespace())
+	return f.fields.Empty() || f.fields.MatchesKey(k.GetName(), k.GetNamespace())
 }
 
-// change is a catalog change prepared once for every watcher: labels decoded, and the event a
-// watcher without a label selector sends, shared by all of them (never modified after).
+// selects reports whether the object of key k with these labels and spec.nodeName is in the
+// selection.
+func (f *filter) selects(k *messages.ResourceKey, labels map[string]string, nodeName string) bool {
+	if !f.labels.Matches(labels) {
+		return false
+	}
+	return !f.fields.ObjectTerms() || f.fields.Matches(selector.Fields{Name: k.GetName(), Namespace: k.GetNamespace(), NodeName: nodeName})
+}
+
+// change is a catalog change prepared once for every watcher: labels and spec.nodeName
+// decoded, and the event a watcher that selects by key only sends, shared by all of them (never
+// modified after).
 type change struct {
 	catalogactor.Change
-	labels, prevLabels map[string]string
-	event              *messages.WatchEvent
+	labels, prevLabels     map[string]string
+	nodeName, prevNodeName string
+	event                  *messages.WatchEvent
 }
 
 func prepare(ch catalogactor.Change) *change { return prepareFor(ch, true) }
 
-// prepareFor prepares a change, decoding labels only when a selector needs them.
-func prepareFor(ch catalogactor.Change, labels bool) *change {
+// prepareFor prepares a change, decoding the object's labels and spec.nodeName only when a
+// selection needs them (byObject).
+func prepareFor(ch catalogactor.Change, byObject bool) *change {
 	c := &change{Change: ch}
-	if !labels {
-		c.event = &messages.WatchEvent{Type: eventTypes[ch.Type], Object: ch.Object, Key: ch.Key, ResourceVersion: ch.ResourceVersion}
+	c.event = &messages.WatchEvent{Type: eventTypes[ch.Type], Object: ch.Object, Key: ch.Key, ResourceVersion: ch.ResourceVersion}
+	if !byObject {
 		return c
 	}
 	if ch.Object != nil {
-		c.labels = labelsOf(ch.Object)
+		c.labels, c.nodeName = selectedOf(ch.Object)
 	}
-	if ch.Prev != nil && ch.Type != catalogactor.Deleted {
-		c.prevLabels = labelsOf(ch.Prev)
-	} else if ch.Type == catalogactor.Deleted {
-		c.prevLabels = c.labels
+	if ch.Type == catalogactor.Deleted {
+		c.prevLabels, c.prevNodeName = c.labels, c.nodeName
+	} else if ch.Prev != nil {
+		c.prevLabels, c.prevNodeName = selectedOf(ch.Prev)
 	}
-	c.event = &messages.WatchEvent{Type: eventTypes[ch.Type], Object: ch.Object, Key: ch.Key, ResourceVersion: ch.ResourceVersion}
 	return c
 }
 
-func labelsOf(b []byte) map[string]string {
+// selectedOf decodes what a selection may test in an object's body.
+func selectedOf(b []byte) (map[string]string, string) {
 	r, err := object.ParseRaw(b)
 	if err != nil {
-		return nil
+		return nil, ""
 	}
-	return r.Labels()
+	return r.Labels(), r.Spec("nodeName")
 }
 
 var eventTypes = map[catalogactor.EventType]messages.EventType{
@@ -99,27 +115,28 @@ var eventTypes = map[catalogactor.EventType]messages.EventType{
 	catalogactor.Deleted:  messages.EventType_EVENT_DELETED,
 }
 
-// event returns what the watch sees of a change, or nil. Label selector transitions follow the
-// Kubernetes watch cache: an object relabelled into the selection is ADDED, out of it DELETED
-// (with the object as it last matched, at the change's resourceVersion).
+// event returns what the watch sees of a change, or nil. Transitions of a selection on the
+// object's body (labels, spec.nodeName) follow the Kubernetes watch cache: an object that
+// moves into the selection is ADDED, out of it DELETED (with the object as it last matched, at
+// the change's resourceVersion).
 func (f *filter) event(c *change) *messages.WatchEvent {
 	if !f.keyMatches(c.Key) {
 		return nil
 	}
-	if f.labels.Empty() {
+	if !f.byObject {
 		return c.event
 	}
 	switch c.Type {
 	case catalogactor.Added:
-		if f.labels.Matches(c.labels) {
+		if f.selects(c.Key, c.labels, c.nodeName) {
 			return c.event
 		}
 	case catalogactor.Deleted:
-		if f.labels.Matches(c.prevLabels) {
+		if f.selects(c.Key, c.prevLabels, c.prevNodeName) {
 			return c.event
 		}
 	case catalogactor.Modified:
-		was, is := f.labels.Matches(c.prevLabels), f.labels.Matches(c.labels)
+		was, is := f.selects(c.Key, c.prevLabels, c.prevNodeName), f.selects(c.Key, c.labels, c.nodeName)
 		switch {
 		case was && is:
 			return c.event

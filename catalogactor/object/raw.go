@@ -257,6 +257,20 @@ func (r *Raw) Meta(key string) string {
 	return stringValue(r.meta, key)
 }
 
+// Spec returns the string spec[key] ("" when spec or the key is missing or not a string):
+// the fields a field selector may test beside metadata (spec.nodeName).
+func (r *Raw) Spec(key string) string {
+	sp := find(r.top, "spec")
+	if len(sp) == 0 || sp[0] != '{' {
+		return ""
+	}
+	m, err := members(sp)
+	if err != nil {
+		return ""
+	}
+	return stringValue(m, key)
+}
+
 // HasMetadata reports whether the object has a metadata object.
 func (r *Raw) HasMetadata() bool { return find(r.top, "metadata") != nil && r.meta != nil }
 

@@ -6,27 +6,33 @@ import (
 	"strings"
 )
 
-// The fields a FieldSelector may test: the only ones kstore's watches filter on.
+// The fields a FieldSelector may test: the only ones kstore's watches and lists filter on.
+// spec.nodeName is the field kubelets watch their Pods by (an object without it has "").
 const (
 	fieldName      = "metadata.name"
 	fieldNamespace = "metadata.namespace"
+	fieldNodeName  = "spec.nodeName"
 )
 
-// FieldSelector is a parsed field selector: a conjunction of terms on metadata.name and
-// metadata.namespace. It is immutable once parsed; the zero value matches every object.
+// Fields are the values of an object a field selector tests.
+type Fields struct{ Name, Namespace, NodeName string }
+
+// FieldSelector is a parsed field selector: a conjunction of terms on metadata.name,
+// metadata.namespace and spec.nodeName. It is immutable once parsed; the zero value matches
+// every object.
 type FieldSelector struct {
 	terms []fieldTerm // sorted by their String form; never modified after ParseFields returns
 }
 
 type fieldTerm struct {
-	field string // fieldName or fieldNamespace
+	field string // fieldName, fieldNamespace or fieldNodeName
 	value string // unescaped
 	not   bool   // != rather than = or ==
 }
 
 // ParseFields parses a field selector with the grammar of Kubernetes' fields.ParseSelector:
 // terms separated by ',', each "field=value", "field==value" or "field!=value", where field is
-// metadata.name or metadata.namespace. Nothing is trimmed: whitespace belongs to the field or
+// metadata.name, metadata.namespace or spec.nodeName. Nothing is trimmed: whitespace belongs to the field or
 // value it touches. In a value, '\', ',' and '=' are written "\\", "\," and "\=". Empty terms
 // are skipped, so "" and "," parse to the selector that matches everything. An error wraps
 // ErrInvalid.
@@ -43,12 +49,12 @@ func ParseFields(s string) (FieldSelector, error) {
 		if !ok {
 			return fail("term %q has no operator; write field=value, field==value or field!=value", term)
 		}
-		if field != fieldName && field != fieldNamespace {
+		if !known(field) {
 			hint := ""
-			if f := strings.TrimSpace(field); f == fieldName || f == fieldNamespace {
+			if known(strings.TrimSpace(field)) {
 				hint = " (remove the whitespace around it)"
 			}
-			return fail("unknown field %q in term %q%s; the only fields supported are %s and %s", field, term, hint, fieldName, fieldNamespace)
+			return fail("unknown field %q in term %q%s; the only fields supported are %s, %s and %s", field, term, hint, fieldName, fieldNamespace, fieldNodeName)
 		}
 		value, msg := unescape(raw)
 		if msg != "" {
@@ -118,10 +124,37 @@ func unescape(raw string) (value, msg string) {
 
 var escaper = strings.NewReplacer(`\`, `\\`, `,`, `\,`, `=`, `\=`)
 
-// Matches reports whether an object with this name and namespace satisfies every term of f.
-// A cluster-scoped object has namespace "".
-func (f FieldSelector) Matches(name, namespace string) bool {
+func known(field string) bool {
+	return field == fieldName || field == fieldNamespace || field == fieldNodeName
+}
+
+// Matches reports whether an object with these fields satisfies every term of f. A
+// cluster-scoped object has namespace "".
+func (f FieldSelector) Matches(o Fields) bool {
 	for _, t := range f.terms {
+		var got string
+		switch t.field {
+		case fieldName:
+			got = o.Name
+		case fieldNamespace:
+			got = o.Namespace
+		default:
+			got = o.NodeName
+		}
+		if (got == t.value) == t.not {
+			return false
+		}
+	}
+	return true
+}
+
+// MatchesKey reports whether an object of this name and namespace satisfies f's terms on
+// metadata, which never change over an object's life; the others (ObjectTerms) may.
+func (f FieldSelector) MatchesKey(name, namespace string) bool {
+	for _, t := range f.terms {
+		if t.field == fieldNodeName {
+			continue
+		}
 		got := name
 		if t.field == fieldNamespace {
 			got = namespace
@@ -131,6 +164,18 @@ func (f FieldSelector) Matches(name, namespace string) bool {
 		}
 	}
 	return true
+}
+
+// ObjectTerms reports whether f tests a field of the object's body (spec.nodeName), which
+// changes over its life: matching then needs the object, and a watch sees an object that moves
+// into or out of the selection as ADDED or DELETED, as with labels.
+func (f FieldSelector) ObjectTerms() bool {
+	for _, t := range f.terms {
+		if t.field == fieldNodeName {
+			return true
+		}
+	}
+	return false
 }
 
 // Empty reports whether f has no terms, and so matches everything.

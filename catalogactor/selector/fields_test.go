@@ -47,7 +47,8 @@ func TestParseFieldsErrors(t *testing.T) {
 		want string // a fragment of the error's text
 	}{
 		{give: "metadata.name", want: `field selector "metadata.name": term "metadata.name" has no operator; write field=value, field==value or field!=value`},
-		{give: "spec.nodeName=x", want: `unknown field "spec.nodeName" in term "spec.nodeName=x"; the only fields supported are metadata.name and metadata.namespace`},
+		{give: "spec.name=x", want: `unknown field "spec.name" in term "spec.name=x"; the only fields supported are metadata.name, metadata.namespace and spec.nodeName`},
+		{give: " spec.nodeName=x", want: `(remove the whitespace around it)`},
 		{give: "metadata.labels=x", want: `unknown field "metadata.labels"`},
 		{give: "=x", want: `unknown field ""`},
 		{give: "metadata.name =x", want: `unknown field "metadata.name " in term "metadata.name =x" (remove the whitespace around it)`},
@@ -77,21 +78,29 @@ func TestFieldMatches(t *testing.T) {
 		give      string
 		name      string
 		namespace string
+		nodeName  string
 		want      bool
+		// wantKey is MatchesKey: the metadata terms alone.
+		wantKey bool
 	}{
-		{give: "", name: "a", namespace: "ns", want: true},
-		{give: "metadata.name=a", name: "a", namespace: "ns", want: true},
+		{give: "", name: "a", namespace: "ns", want: true, wantKey: true},
+		{give: "metadata.name=a", name: "a", namespace: "ns", want: true, wantKey: true},
 		{give: "metadata.name==a", name: "b", namespace: "ns", want: false},
-		{give: "metadata.name!=a", name: "b", namespace: "ns", want: true},
+		{give: "metadata.name!=a", name: "b", namespace: "ns", want: true, wantKey: true},
 		{give: "metadata.name!=a", name: "a", namespace: "ns", want: false},
-		{give: "metadata.namespace=ns", name: "a", namespace: "ns", want: true},
+		{give: "metadata.namespace=ns", name: "a", namespace: "ns", want: true, wantKey: true},
 		{give: "metadata.namespace=ns", name: "a", namespace: "other", want: false},
-		{give: "metadata.namespace=", name: "node1", namespace: "", want: true}, // cluster-scoped
-		{give: "metadata.namespace!=kube-system", name: "a", namespace: "ns", want: true},
-		{give: "metadata.name=a,metadata.namespace=ns", name: "a", namespace: "ns", want: true},
+		{give: "metadata.namespace=", name: "node1", namespace: "", want: true, wantKey: true}, // cluster-scoped
+		{give: "metadata.namespace!=kube-system", name: "a", namespace: "ns", want: true, wantKey: true},
+		{give: "metadata.name=a,metadata.namespace=ns", name: "a", namespace: "ns", want: true, wantKey: true},
 		{give: "metadata.name=a,metadata.namespace=ns", name: "a", namespace: "x", want: false},
 		{give: "metadata.name=a,metadata.name=b", name: "a", namespace: "ns", want: false},
-		{give: `metadata.name=a\,b`, name: "a,b", namespace: "ns", want: true},
+		{give: `metadata.name=a\,b`, name: "a,b", namespace: "ns", want: true, wantKey: true},
+		{give: "spec.nodeName=n1", name: "a", namespace: "ns", nodeName: "n1", want: true, wantKey: true},
+		{give: "spec.nodeName=n1", name: "a", namespace: "ns", nodeName: "n2", want: false, wantKey: true},
+		{give: "spec.nodeName=", name: "a", namespace: "ns", nodeName: "", want: true, wantKey: true}, // unscheduled
+		{give: "spec.nodeName!=", name: "a", namespace: "ns", nodeName: "n1", want: true, wantKey: true},
+		{give: "spec.nodeName=n1,metadata.namespace=ns", name: "a", namespace: "x", nodeName: "n1", want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
@@ -99,8 +108,15 @@ func TestFieldMatches(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseFields(%q): %v", tt.give, err)
 			}
-			if got := f.Matches(tt.name, tt.namespace); got != tt.want {
-				t.Errorf("ParseFields(%q).Matches(%q, %q) = %v, want %v", tt.give, tt.name, tt.namespace, got, tt.want)
+			o := Fields{Name: tt.name, Namespace: tt.namespace, NodeName: tt.nodeName}
+			if got := f.Matches(o); got != tt.want {
+				t.Errorf("ParseFields(%q).Matches(%+v) = %v, want %v", tt.give, o, got, tt.want)
+			}
+			if got := f.MatchesKey(tt.name, tt.namespace); got != tt.wantKey {
+				t.Errorf("ParseFields(%q).MatchesKey(%q, %q) = %v, want %v", tt.give, tt.name, tt.namespace, got, tt.wantKey)
+			}
+			if got, want := f.ObjectTerms(), strings.Contains(tt.give, "spec.nodeName"); got != want {
+				t.Errorf("ParseFields(%q).ObjectTerms() = %v, want %v", tt.give, got, want)
 			}
 		})
 	}

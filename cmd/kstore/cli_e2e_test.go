@@ -269,8 +269,20 @@ func TestCLI(t *testing.T) {
 		if msg := k.fail("Invalid", "", "list", "Pod.v1", "-o", "name", "--limit", "1"); !strings.Contains(msg, "-o name prints every name") {
 			t.Errorf("list -o name --limit 1: %q", msg)
 		}
-		if msg := k.fail("Invalid", "", "list", "Pod.v1", "--field-selector", "spec.nodeName=n1"); !strings.Contains(msg, `unknown field "spec.nodeName"`) {
-			t.Errorf("list --field-selector spec.nodeName=n1: %q", msg)
+		if msg := k.fail("Invalid", "", "list", "Pod.v1", "--field-selector", "spec.name=n1"); !strings.Contains(msg, `unknown field "spec.name"`) {
+			t.Errorf("list --field-selector spec.name=n1: %q", msg)
+		}
+		// spec.nodeName, as a kubelet lists its Pods: a Pod without it has "".
+		k.ok(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bound","namespace":"nodes"},"spec":{"nodeName":"n1"}}`, "apply", "-f", "-")
+		for sel, want := range map[string][]string{
+			"spec.nodeName=n1":                        {"nodes/bound"},
+			"spec.nodeName=n1,metadata.namespace=cli": nil,
+			"spec.nodeName=,metadata.namespace=cli":   {"cli/db", "cli/web"},
+			"spec.nodeName!=,metadata.name=bound":     {"nodes/bound"},
+		} {
+			if got := parseList(t, k.ok("", "list", "Pod.v1", "--field-selector", sel)).names(t); !slices.Equal(got, want) {
+				t.Errorf("list --field-selector %s: %v, want %v", sel, got, want)
+			}
 		}
 	})
 

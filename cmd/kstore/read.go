@@ -253,7 +253,8 @@ TYPE is KIND.VERSION[.GROUP]. Items are the stored objects, in key order (namesp
 Without -n the list spans every namespace, cluster-scoped objects included (-A, or
 --all-namespaces, says so explicitly; it does not go with -n); -n restricts it to one. -l filters
 by labels (a=b, a!=b, a in (x,y), a notin (x,y), a, !a; comma means and); --field-selector by
-metadata.name and metadata.namespace (=, ==, !=; comma means and), as watch's does.
+metadata.name, metadata.namespace and spec.nodeName (=, ==, !=; comma means and; an object
+without spec.nodeName has ""), as watch's does.
 
 -o json prints a Kubernetes List on one line instead:
   {"apiVersion":"v1","kind":"List","metadata":{"resourceVersion":"42","continue":"..."},"items":[...]}
@@ -334,7 +335,7 @@ Without --resource-version and --continue the list is linearizable, as get's rea
 	f.BoolVarP(&allNamespaces, "all-namespaces", "A", false, "list every namespace, cluster-scoped objects included, as without -n")
 	cmd.MarkFlagsMutuallyExclusive("namespace", "all-namespaces")
 	f.StringVarP(&req.LabelSelector, "selector", "l", "", "label selector, such as app=web,tier!=db")
-	f.StringVar(&req.FieldSelector, "field-selector", "", "field selector on metadata.name and metadata.namespace, such as metadata.name=web")
+	f.StringVar(&req.FieldSelector, "field-selector", "", "field selector on metadata.name, metadata.namespace and spec.nodeName, such as metadata.name=web")
 	f.Int64Var(&req.Limit, "limit", 0, "items per page at most (0: every item)")
 	f.StringVar(&req.Continue, "continue", "", "the continue token of the previous page")
 	f.Uint64Var(&req.ResourceVersion, "resource-version", 0, "list the state at this revision (0: the newest)")

@@ -92,7 +92,7 @@ did not arrive in time), Invalid, or Unavailable after --retry-for. Ctrl-C ends 
 	f := cmd.Flags()
 	f.StringVarP(&req.Namespace, "namespace", "n", "", "watch only this namespace (default: every namespace)")
 	f.StringVarP(&req.LabelSelector, "selector", "l", "", "label selector, such as app=web,tier!=db")
-	f.StringVar(&req.FieldSelector, "field-selector", "", "field selector on metadata.name and metadata.namespace, such as metadata.name=web")
+	f.StringVar(&req.FieldSelector, "field-selector", "", "field selector on metadata.name, metadata.namespace and spec.nodeName, such as spec.nodeName=node-1 (a Pod bound to the node is ADDED, one moved off it DELETED)")
 	f.Uint64Var(&req.ResourceVersion, "resource-version", 0, "print the changes after this revision (0: the current state first)")
 	f.BoolVar(&req.Bookmarks, "bookmarks", false, "print a BOOKMARK at the current revision every bookmark interval")
 	f.DurationVar(&bookmarkEvery, "bookmark-interval", 0, "with --bookmarks, how often (whole seconds, 1s to 10m; 0: the node's --bookmark-interval)")
