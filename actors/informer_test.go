@@ -684,7 +684,7 @@ func TestInformerRunEndsOnInvalidSelector(t *testing.T) {
 		give Selectors
 	}{
 		{name: "label selector", give: Selectors{Label: "app in (web"}},
-		{name: "field selector", give: Selectors{Field: "spec.nodeName=x"}},
+		{name: "field selector", give: Selectors{Field: "spec.name=x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
