@@ -11,7 +11,7 @@ build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kstore
 
 run: build
-	./$(BIN) serve
+	./$(BIN) serve --listen-metrics 127.0.0.1:7460
 
 # A local three-node cluster: node N keeps its data in ./kstore-data-N and listens on
 # 127.0.0.1:745N (its actor cluster health endpoint on 127.0.0.1:845N); its log is

@@ -14,11 +14,13 @@ package actors
 //   - a message to a PID that names this system by another of its addresses (127.0.0.1:7451 for
 //     a node advertised as 10.0.0.5:7451) is taken for another system's and sent on, to itself.
 // The guard sits in front, as gRPC interceptors, and removes from each batch what would do harm,
-// delivers messages to this system's aliases (address.go) as its own, and answers ListProcesses
-// with this system's address: the probe clients use (AdvertisedAddress).
+// delivers messages to this system's aliases (address.go) as its own, keeps peer traffic (Raft
+// messages, member handshakes, membership changes) to peers' connections (peer.go), and answers
+// ListProcesses with this system's address: the probe clients use (AdvertisedAddress).
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,6 +73,7 @@ const (
 	reasonRemoteActor   = "protoactor's own remote actors take nothing from outside"
 	reasonWatchPID      = "watch names no watcher, or a watcher on this system"
 	reasonTerminatedPID = "terminated names no actor, or an actor of this system"
+	reasonPeerOnly      = "peer traffic from a client connection (a peer is told by its certificate's chain and OU " + PeerOU + ", or without TLS by a member's IP)"
 )
 
 // typeClass says how the guard treats a message type.
@@ -97,6 +100,10 @@ type guard struct {
 	// aliases are the other host:port forms of this system's address (addresses.aliases): a
 	// target naming one is this system's. Set before the server starts, read-only after.
 	aliases map[string]bool
+
+	// The peer-only rules and who is a peer (peer.go).
+	peerOnly atomic.Pointer[map[string]*peerRule] // copy on write, as protected; under mu
+	peers    peerCheck
 }
 
 // protection is the policy for one protected actor id.
@@ -112,6 +119,8 @@ func newGuard(sys *actor.ActorSystem, logger *zap.Logger) *guard {
 		})),
 	}
 	g.protected.Store(&map[string]*protection{})
+	g.peerOnly.Store(&map[string]*peerRule{})
+	g.peers.ips.Store(&map[netip.Addr]bool{})
 	return g
 }
 
@@ -159,7 +168,7 @@ func (g *guard) update(change func(map[string]*protection)) {
 // goroutine protoactor starts (the disconnect goroutine in Receive, an actor, an endpoint) is not
 // caught here.
 func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-	gs := &guardedStream{ServerStream: ss, g: g, peer: peerAddr(ss.Context())}
+	gs := &guardedStream{ServerStream: ss, g: g, peer: peerAddr(ss.Context()), from: g.peers.origin(ss.Context())}
 	defer func() {
 		if p := recover(); p != nil {
 			n := g.refused.Add(1)
@@ -203,6 +212,7 @@ type guardedStream struct {
 	grpc.ServerStream
 	g    *guard
 	peer string
+	from origin // who the connection is, for the peer-only rules
 	scratch
 }
 
@@ -212,7 +222,7 @@ func (s *guardedStream) RecvMsg(m any) error {
 	}
 	if rm, ok := m.(*remote.RemoteMessage); ok {
 		if b := rm.GetMessageBatch(); b != nil {
-			s.g.filter(b, &s.scratch, s.peer)
+			s.g.filterFrom(b, &s.scratch, s.peer, &s.from)
 		}
 	}
 	return nil
@@ -224,6 +234,9 @@ type scratch struct {
 	types   []typeCheck
 	targets []pidCheck
 	senders []pidCheck
+	// fromPeer is whether this batch's connection is a peer's, worked out at the first
+	// peer-only envelope (the member IPs may change between batches).
+	fromPeer peerAnswer
 }
 
 type typeCheck struct {
@@ -236,6 +249,7 @@ type typeCheck struct {
 type pidCheck struct {
 	pid    *actor.PID
 	prot   *protection // non-nil for a protected target
+	peer   *peerRule   // non-nil for a target with peer-only messages
 	reason string
 }
 
@@ -245,7 +259,14 @@ type pidCheck struct {
 // A batch with more type names, targets or senders than envelopes is dropped whole: protoactor's
 // endpoint writer sends each of them once, for the envelopes that use it, and bounding them by
 // the envelopes bounds the scratch space too.
+//
+// filter knows nothing of the connection the batch came over: no peer traffic passes.
 func (g *guard) filter(b *remote.MessageBatch, s *scratch, peer string) {
+	g.filterFrom(b, s, peer, &unknownOrigin)
+}
+
+// filterFrom is filter for a batch that came over a connection from.
+func (g *guard) filterFrom(b *remote.MessageBatch, s *scratch, peer string, from *origin) {
 	if n := len(b.Envelopes); len(b.TypeNames) > n || len(b.Targets) > n || len(b.Senders) > n {
 		g.refuseBatch(peer, b)
 		clear(b.Envelopes)
@@ -254,6 +275,8 @@ func (g *guard) filter(b *remote.MessageBatch, s *scratch, peer string) {
 	}
 	self := g.sys.ProcessRegistry.Address
 	protected := *g.protected.Load()
+	peerOnly := *g.peerOnly.Load()
+	s.fromPeer = peerUnknown
 
 	s.types = s.types[:0]
 	for _, name := range b.TypeNames {
@@ -276,6 +299,7 @@ func (g *guard) filter(b *remote.MessageBatch, s *scratch, peer string) {
 			c.reason = reasonRemoteActor
 		default:
 			c.prot = protected[pid.Id]
+			c.peer = peerOnly[pid.Id]
 		}
 		s.targets = append(s.targets, c)
 	}
@@ -293,8 +317,11 @@ func (g *guard) filter(b *remote.MessageBatch, s *scratch, peer string) {
 
 	kept := b.Envelopes[:0]
 	for _, e := range b.Envelopes {
-		if reason := g.check(e, s, self); reason != "" {
-			g.refuse(peer, e, s, reason)
+		if reason := g.check(e, s, self, from); reason != "" {
+			g.refuse(peer, e, s, reason, from)
+			if reason == reasonPeerOnly {
+				g.answerPeerOnly(e, s)
+			}
 			continue
 		}
 		kept = append(kept, e)
@@ -304,7 +331,7 @@ func (g *guard) filter(b *remote.MessageBatch, s *scratch, peer string) {
 }
 
 // check returns why e is refused, or "" to deliver it.
-func (g *guard) check(e *remote.MessageEnvelope, s *scratch, self string) string {
+func (g *guard) check(e *remote.MessageEnvelope, s *scratch, self string, from *origin) string {
 	if e.TypeId < 0 || int(e.TypeId) >= len(s.types) {
 		return reasonTypeIndex
 	}
@@ -327,6 +354,8 @@ func (g *guard) check(e *remote.MessageEnvelope, s *scratch, self string) string
 		return reasonSerializer
 	case target.prot != nil && !allows(target.prot, t.name):
 		return reasonProtected
+	case target.peer != nil && target.peer.covers(t.name) && !g.fromPeer(s, from):
+		return reasonPeerOnly
 	}
 	switch t.class {
 	case classWatch, classTerminated:
@@ -526,7 +555,7 @@ func (g *guard) refuseBatch(peer string, b *remote.MessageBatch) {
 }
 
 // refuse logs one refused envelope, within the sampler's budget.
-func (g *guard) refuse(peer string, e *remote.MessageEnvelope, s *scratch, reason string) {
+func (g *guard) refuse(peer string, e *remote.MessageEnvelope, s *scratch, reason string, from *origin) {
 	n := g.refused.Add(1)
 	ce := g.log.Check(zap.WarnLevel, "refused a remote message")
 	if ce == nil {
@@ -538,6 +567,11 @@ func (g *guard) refuse(peer string, e *remote.MessageEnvelope, s *scratch, reaso
 	}
 	if i := int(e.TypeId); i >= 0 && i < len(s.types) {
 		typeName = string(s.types[i].name)
+	}
+	if from.subject != "" {
+		ce.Write(zap.String("peer", peer), zap.String("target", target), zap.String("type", typeName),
+			zap.String("reason", reason), zap.String("subject", from.subject), zap.Uint64("refused", n))
+		return
 	}
 	ce.Write(zap.String("peer", peer), zap.String("target", target), zap.String("type", typeName),
 		zap.String("reason", reason), zap.Uint64("refused", n))

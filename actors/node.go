@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
@@ -77,6 +78,18 @@ type Config struct {
 	Cluster *cluster.Config
 	// Audit, when set, gets one info line per command the node applies (catalogactor.Config.Audit).
 	Audit *zap.Logger
+	// Metrics, when set, gets the node's Prometheus collectors (README, "Metrics and health");
+	// nil: no metrics, at no cost. Never the global default registry: each node in a process
+	// needs one of its own. They are unregistered when the node stops.
+	Metrics prometheus.Registerer
+
+	// TLS, when set, serves and dials with mutual TLS (Start only; see tls.go and peer.go):
+	// clients and peers are told apart by their certificates. Without it, peer traffic is
+	// taken only from the members' IPs.
+	TLS *TLS
+	// membersAt tells the guard of the node's own system the members' addresses (peer.go);
+	// set by Start, nil in a system of the caller's.
+	membersAt func(map[uint64]string)
 
 	// faults are the failures a test build arms (ArmFailpoints); nil in production.
 	faults *Faults
@@ -120,6 +133,7 @@ type Node struct {
 	stopOnce sync.Once
 	err      error
 	wg       sync.WaitGroup // the goroutine that stops the node on a child failure
+	metrics  *nodeMetrics   // nil: metrics off
 }
 
 // Start runs a node in an actor system of its own, listening on cfg.Listen, or with no
@@ -152,7 +166,18 @@ func Start(cfg Config) (*Node, error) {
 		}
 		start = cluster.Member(cc, peers)
 	}
-	sys, err := newSystem(cfg.Listen, cfg.Advertise, cfg.Logger, start)
+	var setup *tlsSetup
+	if cfg.TLS.enabled() {
+		if cfg.Listen == "" {
+			lock.discard()
+			return nil, errors.New("kstore: TLS is for the node's listener, and a node without a listen address has none; give it a listen address, or leave TLS out")
+		}
+		if setup, err = cfg.TLS.load(true); err != nil {
+			lock.discard()
+			return nil, err
+		}
+	}
+	sys, err := newSystemTLS(cfg.Listen, cfg.Advertise, cfg.Logger, start, setup)
 	if err != nil {
 		lock.discard()
 		return nil, err
@@ -162,6 +187,12 @@ func Start(cfg Config) (*Node, error) {
 	sys.Protect(cfg.Name+"/raft", "raftpb.Message")
 	sys.Protect(cfg.Name+"/catalog", "kstore.v1.SnapshotChunk") // from the leader's catalog
 	sys.Protect(cfg.Name + "/watch")
+	// Peer traffic only a member's connection may carry (peer.go): a client must not step raft
+	// or change the membership.
+	sys.PeerOnly(cfg.Name + "/raft")
+	sys.PeerOnly(cfg.Name + "/catalog")
+	sys.PeerOnly(cfg.Name, "kstore.v1.Forwarded", "kstore.v1.Hello", "kstore.v1.HelloAck", "kstore.v1.MemberRefused", "kstore.v1.MemberRequest")
+	cfg.membersAt = sys.guard.membersAt
 	n, err := spawn(sys.ActorSystem, cfg, lock)
 	if err != nil {
 		sys.Close()
@@ -257,9 +288,19 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *dirLock) (n *Node, err e
 		}
 	}()
 	log := cfg.Logger.With(zap.Uint64("node", cfg.NodeID))
+	nm, err := newNodeMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			nm.unregister() // a Start that failed leaves the registry as it found it
+		}
+	}()
+	cfg.Watch.Metrics = nm.watchMetrics()
 	// Check every setting before a file is touched: a bad one fails here with its name.
 	rcfg := raftactor.Config{NodeID: cfg.NodeID, Logger: log, MaxInflightProposals: cfg.MaxInflightProposals,
-		CompactAfter: cfg.LogCompaction.CompactAfter, KeepEntries: cfg.LogCompaction.KeepEntries}
+		CompactAfter: cfg.LogCompaction.CompactAfter, KeepEntries: cfg.LogCompaction.KeepEntries, Metrics: nm.raftMetrics()}
 	if err := rcfg.Check(); err != nil {
 		return nil, fmt.Errorf("kstore: %w", err)
 	}
@@ -280,7 +321,7 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *dirLock) (n *Node, err e
 		return nil, fmt.Errorf("kstore: the data dir %s belongs to node %d, but its Raft log (%s) is gone: it forgot its votes and its log, so it cannot serve under its old id. Remove it (kstore member remove %d), delete the data dir, and add it again (kstore member add, then kstore serve --join)",
 			cfg.DataDir, cfg.NodeID, raftDir, cfg.NodeID)
 	}
-	walOpts := wal.Options{Logger: log}
+	walOpts := wal.Options{Logger: log, SyncDuration: nm.raftMetrics().WALSync()}
 	var catalogFaults catalogactor.Faults
 	if f := cfg.faults; f != nil {
 		log.Warn("failpoints armed: this node fails on purpose (a test build, -tags failpoints)", zap.String("failpoints", f.Armed))
@@ -307,6 +348,7 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *dirLock) (n *Node, err e
 		return nil, fmt.Errorf("kstore: open catalog in %s: %w", cfg.DataDir, err)
 	}
 	n = &Node{cfg: cfg, system: system, lock: lock, failed: make(chan error, 1), done: make(chan struct{})}
+	n.metrics = nm
 	fail := func(err error) {
 		select {
 		case n.failed <- err:
@@ -322,12 +364,15 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *dirLock) (n *Node, err e
 			cluster: cfg.Cluster,
 			log:     log,
 			fail:    fail,
+			guard:   cfg.membersAt,
 			disk:    &diskSpace{dir: cfg.DataDir, reserve: reserve},
 			stale:   cfg.faults != nil && cfg.faults.StaleReads,
+			barrier: nm.readIndexTimer(),
 			watch:   watcheractor.NewHub(cfg.Watch),
 			catalog: func(watch *actor.PID) *actor.Props {
 				return catalogactor.New(catalogactor.Config{DB: db, Watchers: watch, Logger: log, HistoryRevisions: cfg.HistoryRevisions,
-					SyncEvery: cfg.LogCompaction.SyncEvery, NodeID: cfg.NodeID, Store: store, Audit: cfg.Audit, Faults: catalogFaults})
+					SyncEvery: cfg.LogCompaction.SyncEvery, NodeID: cfg.NodeID, Store: store, Audit: cfg.Audit, Faults: catalogFaults,
+					Metrics: nm.catalogMetrics()})
 			},
 			raft: func(catalog *actor.PID) *actor.Props {
 				c := rcfg
@@ -594,6 +639,7 @@ func (n *Node) stop(cause error) {
 			n.own.Close()
 		}
 		n.lock.unlock()
+		n.metrics.unregister()
 		n.err = cause
 		close(n.done)
 	})

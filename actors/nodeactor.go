@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/kstore/kstore/catalogactor"
@@ -56,6 +57,8 @@ type nodeActor struct {
 	// by barrier id; raft bounds how many wait and answers each one.
 	held     map[uint64]heldRead
 	nextRead uint64
+	// barrier observes the wait of a held read for raft's barrier; nil: metrics off.
+	barrier prometheus.Observer
 	// down are the peers whose node actor was reported terminated (the process died or the
 	// connection broke) since raft last named them leader.
 	down map[uint64]bool
@@ -65,6 +68,24 @@ type nodeActor struct {
 	cluster   *cluster.Config
 	helloStop chan struct{}
 	helloDone chan struct{}
+	// guard is told the members' addresses whenever they change (peer.go); nil when the node
+	// runs in a system of the caller's. told is what it was told last.
+	guard func(map[uint64]string)
+	told  map[uint64]string
+}
+
+// tellGuard tells the guard the members' addresses, this node's included, if they changed.
+func (a *nodeActor) tellGuard(ctx actor.Context) {
+	if a.guard == nil {
+		return
+	}
+	now := maps.Clone(a.members)
+	now[a.id] = ctx.Self().GetAddress()
+	if maps.Equal(now, a.told) {
+		return
+	}
+	a.told = now
+	a.guard(now)
 }
 
 type helloTick struct{}
@@ -127,6 +148,7 @@ func (a *nodeActor) peerOf(pid *actor.PID) (uint64, bool) {
 type heldRead struct {
 	msg    any
 	sender *actor.PID
+	at     time.Time // when it was held; zero when metrics are off
 }
 
 func (a *nodeActor) Receive(ctx actor.Context) {
@@ -178,6 +200,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			panic(err)
 		}
 		a.watchPeers(ctx)
+		a.tellGuard(ctx)
 	case *messages.Command:
 		a.command(ctx, m, false)
 	case *messages.Forwarded:
@@ -190,6 +213,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.memberRequest(ctx, m, false)
 	case *messages.Hello:
 		a.hello(ctx, m)
+		a.tellGuard(ctx)
 	case *messages.HelloAck:
 		a.helloAck(ctx, m)
 	case helloTick:
@@ -198,6 +222,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.refused(ctx, m)
 	case *raftactor.MembersChanged:
 		a.membersChanged(ctx, m)
+		a.tellGuard(ctx)
 	case *messages.GetRequest:
 		if m.GetResourceVersion() != 0 || m.GetConsistency() == messages.Consistency_SERIALIZABLE || a.stale {
 			ctx.Forward(a.kids.catalog)
@@ -220,6 +245,14 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		ctx.Forward(a.kids.raft)
 	case *messages.HashKVRequest:
 		ctx.Forward(a.kids.catalog)
+	case *messages.SnapshotSaveRequest:
+		// The catalog reads itself at its applied index when the request reaches it: after a
+		// read barrier, that holds every write acknowledged before the request (catalogactor/save.go).
+		if m.GetConsistency() == messages.Consistency_SERIALIZABLE {
+			ctx.Forward(a.kids.catalog)
+			return
+		}
+		a.hold(ctx)
 	case *messages.ClusterInfoRequest:
 		info := a.clusterInfo()
 		if info.GetStatus() == nil {
@@ -325,7 +358,11 @@ func (a *nodeActor) hold(ctx actor.Context) {
 		a.held = map[uint64]heldRead{}
 	}
 	a.nextRead++
-	a.held[a.nextRead] = heldRead{msg: ctx.Message(), sender: ctx.Sender()}
+	r := heldRead{msg: ctx.Message(), sender: ctx.Sender()}
+	if a.barrier != nil {
+		r.at = time.Now()
+	}
+	a.held[a.nextRead] = r
 	ctx.Request(a.kids.raft, &raftactor.ReadBarrier{ID: a.nextRead})
 }
 
@@ -344,8 +381,13 @@ func (a *nodeActor) readIndexed(ctx actor.Context, m *raftactor.ReadIndexed) {
 		case *messages.WatchRequest:
 			ctx.Send(r.sender, &messages.WatchEvents{WatchId: req.GetWatchId(), Seq: 1, Events: []*messages.WatchEvent{
 				{Type: messages.EventType_EVENT_ERROR, Status: m.Status, Object: messages.StatusObjectJSON(m.Status)}}})
+		case *messages.SnapshotSaveRequest:
+			ctx.Send(r.sender, &messages.SnapshotSaveResult{NodeId: a.id, Status: m.Status})
 		}
 		return
+	}
+	if a.barrier != nil {
+		a.barrier.Observe(time.Since(r.at).Seconds())
 	}
 	to := a.kids.catalog
 	if _, watch := r.msg.(*messages.WatchRequest); watch {
@@ -358,7 +400,7 @@ func (a *nodeActor) readIndexed(ctx actor.Context, m *raftactor.ReadIndexed) {
 func needsReply(m any) bool {
 	switch m.(type) {
 	case *messages.GetRequest, *messages.ListRequest, *messages.WatchRequest, *messages.StatusRequest, *messages.HashKVRequest,
-		*messages.MemberRequest, *messages.ClusterInfoRequest:
+		*messages.MemberRequest, *messages.ClusterInfoRequest, *messages.SnapshotSaveRequest:
 		return true
 	}
 	return false
@@ -385,6 +427,8 @@ func refuse(ctx actor.Context, status *messages.Status, withStatus bool) bool {
 		ctx.Respond(&messages.GetResult{Status: status})
 	case *messages.ListRequest:
 		ctx.Respond(&messages.ListResult{Status: status})
+	case *messages.SnapshotSaveRequest:
+		ctx.Respond(&messages.SnapshotSaveResult{Status: status})
 	case *messages.WatchRequest:
 		ctx.Send(ctx.Sender(), &messages.WatchEvents{WatchId: m.GetWatchId(), Seq: 1, Events: []*messages.WatchEvent{
 			{Type: messages.EventType_EVENT_ERROR, Status: status, Object: messages.StatusObjectJSON(status)}}})

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -40,6 +42,20 @@ type System struct {
 	Remote *remote.Remote
 	guard  *guard // filters what other processes send (guard.go); Protect adds to it
 	leave  func() // leaves the actor cluster, when the system is in one (NewSystemWith)
+	// dialTLS is what the system dials other systems with (tls.go); nil without TLS.
+	dialTLS *tls.Config
+}
+
+// SystemOptions are NewSystemOptions' settings. Zero fields: NewSystem's behaviour.
+type SystemOptions struct {
+	// Logger gets protoactor's logs at warn and above, and the guard's (nil: nowhere).
+	Logger *zap.Logger
+	// Start starts remote as part of a protoactor cluster (see NewSystemWith); nil: on its own.
+	Start cluster.Starter
+	// TLS, when set, serves and dials with mutual TLS, as a client process: CertFile and
+	// KeyFile (--cert, --key) to listen and dial with, TrustedCAFile (--cacert) for the nodes'
+	// certificates; see tls.go. A node's TLS is Config.TLS.
+	TLS *TLS
 }
 
 // NewSystem starts an actor system listening on listen ("host:port"; port 0 picks a free one),
@@ -67,9 +83,29 @@ func NewSystemWith(listen string, logger *zap.Logger, start cluster.Starter) (*S
 	return newSystem(listen, "", logger, start)
 }
 
+// NewSystemOptions is NewSystem with options: a cluster starter, mutual TLS.
+func NewSystemOptions(listen string, o SystemOptions) (*System, error) {
+	var setup *tlsSetup
+	if o.TLS.enabled() {
+		if listen == "" {
+			return nil, errors.New("actors: TLS is for protoactor remote, and a system without a listen address has none; give it a listen address, or leave TLS out")
+		}
+		var err error
+		if setup, err = o.TLS.load(false); err != nil {
+			return nil, err
+		}
+	}
+	return newSystemTLS(listen, "", o.Logger, o.Start, setup)
+}
+
 // newSystem is NewSystemWith with the address the system advertises (see address.go); empty:
 // the one it listens on.
 func newSystem(listen, advertise string, logger *zap.Logger, start cluster.Starter) (*System, error) {
+	return newSystemTLS(listen, advertise, logger, start, nil)
+}
+
+// newSystemTLS is newSystem serving and dialling with setup (nil: without TLS).
+func newSystemTLS(listen, advertise string, logger *zap.Logger, start cluster.Starter, setup *tlsSetup) (*System, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -87,12 +123,22 @@ func newSystem(listen, advertise string, logger *zap.Logger, start cluster.Start
 	sys := newActorSystem(logger)
 	g := newGuard(sys, logger)
 	g.aliases = at.aliases
+	g.peers.self = selfIPs(at)
+	serverOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMessageBytes),
+		grpc.ChainStreamInterceptor(g.stream), grpc.ChainUnaryInterceptor(g.unary)}
+	dialCreds := insecure.NewCredentials()
+	var dialTLS *tls.Config
+	if setup != nil {
+		g.peers.tls, g.peers.roots = true, setup.peerRoots
+		serverOpts = append(serverOpts, grpc.Creds(loggedCreds{TransportCredentials: credentials.NewTLS(setup.server), g: g}))
+		dialTLS = setup.dial
+		dialCreds = credentials.NewTLS(setup.dial)
+	}
 	rc := remote.Configure(at.host, at.port,
 		remote.WithAdvertisedHost(at.advertised),
-		remote.WithServerOptions(grpc.MaxRecvMsgSize(maxMessageBytes),
-			grpc.ChainStreamInterceptor(g.stream), grpc.ChainUnaryInterceptor(g.unary)),
+		remote.WithServerOptions(serverOpts...),
 		remote.WithDialOptions(append([]grpc.DialOption{
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(dialCreds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
 		}, endpointDialOptions()...)...),
 	)
@@ -100,20 +146,20 @@ func newSystem(listen, advertise string, logger *zap.Logger, start cluster.Start
 		r, leave, err := start(sys, rc)
 		if err != nil {
 			if r != nil {
-				(&System{ActorSystem: sys, Remote: r, guard: g, leave: leave}).Close()
+				(&System{ActorSystem: sys, Remote: r, guard: g, leave: leave, dialTLS: dialTLS}).Close()
 			} else {
 				sys.Shutdown()
 			}
 			return nil, err
 		}
-		return &System{ActorSystem: sys, Remote: r, guard: g, leave: leave}, nil
+		return &System{ActorSystem: sys, Remote: r, guard: g, leave: leave, dialTLS: dialTLS}, nil
 	}
 	r := remote.NewRemote(sys, rc)
 	if err := startRemote(r); err != nil {
 		sys.Shutdown()
 		return nil, fmt.Errorf("actors: cannot listen on %s: %w", listen, err)
 	}
-	return &System{ActorSystem: sys, Remote: r, guard: g}, nil
+	return &System{ActorSystem: sys, Remote: r, guard: g, dialTLS: dialTLS}, nil
 }
 
 func newActorSystem(logger *zap.Logger) *actor.ActorSystem {
@@ -203,9 +249,22 @@ const probeMethod = "/remote.Remoting/ListProcesses"
 // In a process that starts protoactor remote, call it after: remote.Start sets gRPC's global
 // logger, which the probe's gRPC goroutines read, and the race detector reports the pair.
 func AdvertisedAddress(ctx context.Context, endpoint string) (string, error) {
+	return advertisedAddress(ctx, endpoint, insecure.NewCredentials())
+}
+
+// AdvertisedAddress is the package's AdvertisedAddress over this system's transport: with TLS
+// when the system has it (NewSystemOptions), presenting its certificate.
+func (s *System) AdvertisedAddress(ctx context.Context, endpoint string) (string, error) {
+	if s.dialTLS == nil {
+		return AdvertisedAddress(ctx, endpoint)
+	}
+	return advertisedAddress(ctx, endpoint, credentials.NewTLS(s.dialTLS))
+}
+
+func advertisedAddress(ctx context.Context, endpoint string, creds credentials.TransportCredentials) (string, error) {
 	var dialErr atomic.Pointer[net.OpError] // the last dial's failure: gRPC dials on its own goroutine
 	conn, err := grpc.DialContext(ctx, "passthrough:///"+endpoint,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 			var op *net.OpError

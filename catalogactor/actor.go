@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
@@ -105,6 +106,8 @@ type Config struct {
 	Audit *zap.Logger
 	// Faults, for tests, injects failures into the commits to Badger; nil in production.
 	Faults Faults
+	// Metrics, when set (NewMetrics), are kept up to date by the actor; nil: none.
+	Metrics *Metrics
 }
 
 const (
@@ -181,6 +184,8 @@ type Actor struct {
 	workers     sync.WaitGroup // applier and readers
 
 	transfers // Raft snapshots sent and received: transfer.go
+
+	saves int // snapshot saves to clients in flight: save.go
 }
 
 // applyJob is a batch of committed entries for the applier, and the compaction to run after it
@@ -207,6 +212,10 @@ type readJob struct {
 	ts      uint64
 	run     func(db *badger.DB, ts uint64) any
 	replyTo *actor.PID
+	// timer, when set, observes the read's latency from start (the catalog took the request)
+	// to its answer.
+	timer prometheus.Observer
+	start time.Time
 }
 
 type waitingRead struct {
@@ -297,6 +306,9 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case tick:
 		a.expireWaiting(ctx)
 		a.maybeGC(ctx)
+		if a.swap == nil && !a.cfg.Store.InMemory {
+			a.cfg.Metrics.tick(a.cfg.Store.Dir)
+		}
 	case gcDone:
 		a.gcRunning, a.lastGC = false, time.Now()
 		defer a.maybeSwap(ctx)
@@ -324,6 +336,10 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.snapshotSent(ctx, m)
 	case *messages.SnapshotChunk:
 		a.snapshotChunk(ctx, m)
+	case *messages.SnapshotSaveRequest:
+		a.saveSnapshot(ctx, m)
+	case saveDone:
+		a.saveEnded(ctx, m)
 	case chunkWritten:
 		a.chunkWritten(ctx, m)
 	case swapWake:
@@ -346,6 +362,7 @@ func (a *Actor) start(ctx actor.Context) {
 	c.audit, c.faults = a.cfg.Audit, a.cfg.Faults
 	a.c, a.applied, a.compacted = c, c.applied, c.compacted
 	a.synced = c.applied
+	a.cfg.Metrics.revisions(c.applied, c.compacted)
 	a.lastGC = time.Now()
 	a.activeReads = map[uint64]int{}
 	a.stop = make(chan struct{})
@@ -379,11 +396,15 @@ func (a *Actor) startWorkers(ctx actor.Context, db *badger.DB, c *catalog) {
 	a.applyDone = make(chan applyResult, 1)
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	jobs, done, reads := a.applyJobs, a.applyDone, a.jobs
+	applyTimer := a.cfg.Metrics.applyTimer()
 	a.workers.Add(1)
 	go func() { // the applier: the only goroutine that writes Badger
 		defer a.workers.Done()
 		for j := range jobs {
-			done <- c.run(j) // never blocks: one job in flight
+			start := time.Now()
+			r := c.run(j)
+			observeSince(applyTimer, start)
+			done <- r // never blocks: one job in flight
 			root.Send(self, applied{})
 		}
 	}()
@@ -396,6 +417,7 @@ func (a *Actor) startWorkers(ctx actor.Context, db *badger.DB, c *catalog) {
 				if j.replyTo != nil {
 					root.Send(j.replyTo, res)
 				}
+				observeSince(j.timer, j.start)
 				root.Send(self, readDone{j.ts})
 			}
 		}()
@@ -523,6 +545,8 @@ func (a *Actor) finishApply(ctx actor.Context, r applyResult) {
 		reply(ctx, r.job.replyTo[o.index], o.result)
 		delete(r.job.replyTo, o.index)
 	}
+	a.cfg.Metrics.countCommands(r.job.entries, r.outcomes)
+	a.cfg.Metrics.revisions(a.applied, a.compacted)
 	for _, pid := range r.job.replyTo {
 		// An entry at or below what the catalog held already (a snapshot it installed took
 		// it in): it was applied, but its result is not known here.
@@ -547,10 +571,14 @@ func (a *Actor) maybeSync(ctx actor.Context) {
 	}
 	a.syncing, a.unsynced = true, 0
 	index, db, root, self := a.applied, a.cfg.DB, ctx.ActorSystem().Root, ctx.Self()
+	syncTimer := a.cfg.Metrics.syncTimer()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		root.Send(self, synced{index: index, err: syncStore(db, index)})
+		start := time.Now()
+		err := syncStore(db, index)
+		observeSince(syncTimer, start)
+		root.Send(self, synced{index: index, err: err})
 	}()
 }
 
@@ -578,6 +606,10 @@ func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) 
 	if ctx.Sender() == nil {
 		return // nobody to answer
 	}
+	timer, start := a.cfg.Metrics.readTimer(ctx.Message()), time.Time{}
+	if timer != nil {
+		start = time.Now()
+	}
 	switch {
 	case a.swap != nil:
 		ctx.Respond(fail(installingStatus))
@@ -592,7 +624,7 @@ func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) 
 		}
 		a.waiting = append(a.waiting, waitingRead{
 			rv: rv, deadline: time.Now().Add(a.cfg.ReadWait),
-			job:  readJob{ts: rv, run: run, replyTo: ctx.Sender()},
+			job:  readJob{ts: rv, run: run, replyTo: ctx.Sender(), timer: timer, start: start},
 			fail: fail,
 		})
 	default:
@@ -600,7 +632,7 @@ func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) 
 		if ts == 0 {
 			ts = a.applied
 		}
-		a.dispatch(ctx, readJob{ts: ts, run: run, replyTo: ctx.Sender()}, fail)
+		a.dispatch(ctx, readJob{ts: ts, run: run, replyTo: ctx.Sender(), timer: timer, start: start}, fail)
 	}
 }
 

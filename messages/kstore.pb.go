@@ -2886,6 +2886,142 @@ func (x *ClusterInfo) GetMembers() []string {
 	return nil
 }
 
+// SnapshotSaveRequest asks a node for a point-in-time copy of its catalog (kstore snapshot save,
+// etcdctl snapshot save). Sender: the client's receiver actor, which gets the copy. Receiver:
+// the node actor "kstore". A linearizable request waits for a read barrier (Raft's ReadIndex),
+// so the copy holds every write acknowledged before the request; a serializable one is served
+// from the member's own state at once. The catalog reads itself at its applied index (the
+// copy's resourceVersion) in one read transaction and sends it to the sender as SnapshotChunk
+// messages (from: the node id; index: the resourceVersion; no raft_message), one at a time: the
+// receiver answers each with a SnapshotAck, and a chunk not answered within 10 s ends the save,
+// which releases the pinned read. Then, or at once when the node refuses, it sends a
+// SnapshotSaveResult. Failure reasons: Unavailable (the node starts, stops, installs a snapshot,
+// has no quorum, or serves too many saves), Timeout (the read barrier), Internal.
+type SnapshotSaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Consistency   Consistency            `protobuf:"varint,1,opt,name=consistency,proto3,enum=kstore.v1.Consistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotSaveRequest) Reset() {
+	*x = SnapshotSaveRequest{}
+	mi := &file_messages_kstore_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotSaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotSaveRequest) ProtoMessage() {}
+
+func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SnapshotSaveRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_LINEARIZABLE
+}
+
+// SnapshotSaveResult ends a save: the copy is complete once every chunk up to the last one was
+// acknowledged and this result has no status.
+type SnapshotSaveResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// resource_version is the revision the catalog was read at (the chunks' index). The copy's
+	// compacted revision is in its chunks.
+	ResourceVersion uint64 `protobuf:"varint,1,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
+	// chunks and bytes are what the node sent: every chunk, when there is no status.
+	Chunks        uint64  `protobuf:"varint,2,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	Bytes         uint64  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	NodeId        uint64  `protobuf:"varint,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Status        *Status `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotSaveResult) Reset() {
+	*x = SnapshotSaveResult{}
+	mi := &file_messages_kstore_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotSaveResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotSaveResult) ProtoMessage() {}
+
+func (x *SnapshotSaveResult) ProtoReflect() protoreflect.Message {
+	mi := &file_messages_kstore_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotSaveResult.ProtoReflect.Descriptor instead.
+func (*SnapshotSaveResult) Descriptor() ([]byte, []int) {
+	return file_messages_kstore_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SnapshotSaveResult) GetResourceVersion() uint64 {
+	if x != nil {
+		return x.ResourceVersion
+	}
+	return 0
+}
+
+func (x *SnapshotSaveResult) GetChunks() uint64 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
+func (x *SnapshotSaveResult) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *SnapshotSaveResult) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *SnapshotSaveResult) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
 var File_messages_kstore_proto protoreflect.FileDescriptor
 
 const file_messages_kstore_proto_rawDesc = "" +
@@ -3071,7 +3207,15 @@ const file_messages_kstore_proto_rawDesc = "" +
 	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bidentity\x18\x05 \x01(\tR\bidentity\x12)\n" +
 	"\x06status\x18\x06 \x01(\v2\x11.kstore.v1.StatusR\x06status\x12\x18\n" +
-	"\amembers\x18\a \x03(\tR\amembers*s\n" +
+	"\amembers\x18\a \x03(\tR\amembers\"O\n" +
+	"\x13SnapshotSaveRequest\x128\n" +
+	"\vconsistency\x18\x01 \x01(\x0e2\x16.kstore.v1.ConsistencyR\vconsistency\"\xb1\x01\n" +
+	"\x12SnapshotSaveResult\x12)\n" +
+	"\x10resource_version\x18\x01 \x01(\x04R\x0fresourceVersion\x12\x16\n" +
+	"\x06chunks\x18\x02 \x01(\x04R\x06chunks\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12\x17\n" +
+	"\anode_id\x18\x04 \x01(\x04R\x06nodeId\x12)\n" +
+	"\x06status\x18\x05 \x01(\v2\x11.kstore.v1.StatusR\x06status*s\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOPERATOR\x10\x01\x12\x0e\n" +
@@ -3143,48 +3287,50 @@ func file_messages_kstore_proto_rawDescGZIP() []byte {
 }
 
 var file_messages_kstore_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_messages_kstore_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_messages_kstore_proto_goTypes = []any{
-	(Reason)(0),                // 0: kstore.v1.Reason
-	(CommandKind)(0),           // 1: kstore.v1.CommandKind
-	(Consistency)(0),           // 2: kstore.v1.Consistency
-	(PatchType)(0),             // 3: kstore.v1.PatchType
-	(ResourceOp)(0),            // 4: kstore.v1.ResourceOp
-	(StatusReason)(0),          // 5: kstore.v1.StatusReason
-	(MemberOp)(0),              // 6: kstore.v1.MemberOp
-	(EventType)(0),             // 7: kstore.v1.EventType
-	(*ResourceKey)(nil),        // 8: kstore.v1.ResourceKey
-	(*Status)(nil),             // 9: kstore.v1.Status
-	(*Command)(nil),            // 10: kstore.v1.Command
-	(*CommandResult)(nil),      // 11: kstore.v1.CommandResult
-	(*GetRequest)(nil),         // 12: kstore.v1.GetRequest
-	(*GetResult)(nil),          // 13: kstore.v1.GetResult
-	(*ListRequest)(nil),        // 14: kstore.v1.ListRequest
-	(*ListResult)(nil),         // 15: kstore.v1.ListResult
-	(*StatusRequest)(nil),      // 16: kstore.v1.StatusRequest
-	(*NodeStatus)(nil),         // 17: kstore.v1.NodeStatus
-	(*Member)(nil),             // 18: kstore.v1.Member
-	(*Forwarded)(nil),          // 19: kstore.v1.Forwarded
-	(*MemberRequest)(nil),      // 20: kstore.v1.MemberRequest
-	(*MemberResult)(nil),       // 21: kstore.v1.MemberResult
-	(*MemberContext)(nil),      // 22: kstore.v1.MemberContext
-	(*Hello)(nil),              // 23: kstore.v1.Hello
-	(*HelloAck)(nil),           // 24: kstore.v1.HelloAck
-	(*MemberRefused)(nil),      // 25: kstore.v1.MemberRefused
-	(*WatchRequest)(nil),       // 26: kstore.v1.WatchRequest
-	(*WatchCredit)(nil),        // 27: kstore.v1.WatchCredit
-	(*WatchCancel)(nil),        // 28: kstore.v1.WatchCancel
-	(*WatchEvent)(nil),         // 29: kstore.v1.WatchEvent
-	(*WatchEvents)(nil),        // 30: kstore.v1.WatchEvents
-	(*WatchStream)(nil),        // 31: kstore.v1.WatchStream
-	(*WatchDelivery)(nil),      // 32: kstore.v1.WatchDelivery
-	(*WatchStreamAck)(nil),     // 33: kstore.v1.WatchStreamAck
-	(*SnapshotChunk)(nil),      // 34: kstore.v1.SnapshotChunk
-	(*SnapshotAck)(nil),        // 35: kstore.v1.SnapshotAck
-	(*HashKVRequest)(nil),      // 36: kstore.v1.HashKVRequest
-	(*HashKVResult)(nil),       // 37: kstore.v1.HashKVResult
-	(*ClusterInfoRequest)(nil), // 38: kstore.v1.ClusterInfoRequest
-	(*ClusterInfo)(nil),        // 39: kstore.v1.ClusterInfo
+	(Reason)(0),                 // 0: kstore.v1.Reason
+	(CommandKind)(0),            // 1: kstore.v1.CommandKind
+	(Consistency)(0),            // 2: kstore.v1.Consistency
+	(PatchType)(0),              // 3: kstore.v1.PatchType
+	(ResourceOp)(0),             // 4: kstore.v1.ResourceOp
+	(StatusReason)(0),           // 5: kstore.v1.StatusReason
+	(MemberOp)(0),               // 6: kstore.v1.MemberOp
+	(EventType)(0),              // 7: kstore.v1.EventType
+	(*ResourceKey)(nil),         // 8: kstore.v1.ResourceKey
+	(*Status)(nil),              // 9: kstore.v1.Status
+	(*Command)(nil),             // 10: kstore.v1.Command
+	(*CommandResult)(nil),       // 11: kstore.v1.CommandResult
+	(*GetRequest)(nil),          // 12: kstore.v1.GetRequest
+	(*GetResult)(nil),           // 13: kstore.v1.GetResult
+	(*ListRequest)(nil),         // 14: kstore.v1.ListRequest
+	(*ListResult)(nil),          // 15: kstore.v1.ListResult
+	(*StatusRequest)(nil),       // 16: kstore.v1.StatusRequest
+	(*NodeStatus)(nil),          // 17: kstore.v1.NodeStatus
+	(*Member)(nil),              // 18: kstore.v1.Member
+	(*Forwarded)(nil),           // 19: kstore.v1.Forwarded
+	(*MemberRequest)(nil),       // 20: kstore.v1.MemberRequest
+	(*MemberResult)(nil),        // 21: kstore.v1.MemberResult
+	(*MemberContext)(nil),       // 22: kstore.v1.MemberContext
+	(*Hello)(nil),               // 23: kstore.v1.Hello
+	(*HelloAck)(nil),            // 24: kstore.v1.HelloAck
+	(*MemberRefused)(nil),       // 25: kstore.v1.MemberRefused
+	(*WatchRequest)(nil),        // 26: kstore.v1.WatchRequest
+	(*WatchCredit)(nil),         // 27: kstore.v1.WatchCredit
+	(*WatchCancel)(nil),         // 28: kstore.v1.WatchCancel
+	(*WatchEvent)(nil),          // 29: kstore.v1.WatchEvent
+	(*WatchEvents)(nil),         // 30: kstore.v1.WatchEvents
+	(*WatchStream)(nil),         // 31: kstore.v1.WatchStream
+	(*WatchDelivery)(nil),       // 32: kstore.v1.WatchDelivery
+	(*WatchStreamAck)(nil),      // 33: kstore.v1.WatchStreamAck
+	(*SnapshotChunk)(nil),       // 34: kstore.v1.SnapshotChunk
+	(*SnapshotAck)(nil),         // 35: kstore.v1.SnapshotAck
+	(*HashKVRequest)(nil),       // 36: kstore.v1.HashKVRequest
+	(*HashKVResult)(nil),        // 37: kstore.v1.HashKVResult
+	(*ClusterInfoRequest)(nil),  // 38: kstore.v1.ClusterInfoRequest
+	(*ClusterInfo)(nil),         // 39: kstore.v1.ClusterInfo
+	(*SnapshotSaveRequest)(nil), // 40: kstore.v1.SnapshotSaveRequest
+	(*SnapshotSaveResult)(nil),  // 41: kstore.v1.SnapshotSaveResult
 }
 var file_messages_kstore_proto_depIdxs = []int32{
 	5,  // 0: kstore.v1.Status.reason:type_name -> kstore.v1.StatusReason
@@ -3218,11 +3364,13 @@ var file_messages_kstore_proto_depIdxs = []int32{
 	9,  // 28: kstore.v1.SnapshotAck.status:type_name -> kstore.v1.Status
 	9,  // 29: kstore.v1.HashKVResult.status:type_name -> kstore.v1.Status
 	9,  // 30: kstore.v1.ClusterInfo.status:type_name -> kstore.v1.Status
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	2,  // 31: kstore.v1.SnapshotSaveRequest.consistency:type_name -> kstore.v1.Consistency
+	9,  // 32: kstore.v1.SnapshotSaveResult.status:type_name -> kstore.v1.Status
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_messages_kstore_proto_init() }
@@ -3236,7 +3384,7 @@ func file_messages_kstore_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_messages_kstore_proto_rawDesc), len(file_messages_kstore_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -71,6 +71,8 @@ type Config struct {
 	// compacted; KeepEntries of them stay for followers that lag a little.
 	CompactAfter uint64
 	KeepEntries  uint64
+	// Metrics, when set (NewMetrics), are kept up to date by the actor; nil: none.
+	Metrics *Metrics
 }
 
 const (
@@ -140,6 +142,7 @@ type Actor struct {
 	proposals proposals
 	reads     readIndex
 	lead      uint64          // the leader last reported to the parent
+	hadLeader bool            // a leader was known since start: later changes are warnings
 	sending   map[uint64]bool // members a snapshot is being sent to
 
 	// members are the addresses of the members, this node's included, by id: from the
@@ -283,6 +286,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		// A wake-up: its content was taken from done above, by this or an earlier message.
 	case *Applied:
 		a.applied, a.compacted = max(a.applied, m.Index), m.Compacted
+		a.cfg.Metrics.appliedTo(a.applied, time.Now())
 		a.reads.applied(ctx, a.applied)
 		for len(a.unapplied) > 0 && a.unapplied[0].last <= a.applied {
 			a.unappliedBytes -= a.unapplied[0].bytes
@@ -316,6 +320,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 	a.reads.send(a.n.rn, time.Now())
 	a.pump(ctx)
 	a.checkCaughtUp(ctx)
+	a.cfg.Metrics.proposals(len(a.proposals.waiting))
 }
 
 // status is this node's view of itself and the cluster.
@@ -369,6 +374,8 @@ func (a *Actor) start(ctx actor.Context) {
 	// here, and none of this boot's can be mistaken for them.
 	a.proposals = newProposals(a.cfg.MaxInflightProposals, a.cfg.ProposalTimeout, a.cfg.NodeID, uint64(time.Now().UnixNano()))
 	a.reads = newReadIndex(a.cfg.MaxReadBarriers, a.cfg.ReadTimeout, readRetryTicks*a.cfg.TickInterval, a.proposals.self.Epoch)
+	a.proposals.m = a.cfg.Metrics
+	a.cfg.Metrics.started(a.cfg.MaxInflightProposals, n.rn.BasicStatus().GetCommit(), a.applied)
 	a.pids = map[uint64]*actor.PID{}
 	a.sending = map[uint64]bool{}
 	a.members = maps.Clone(a.cfg.Members) // the parent keeps its own copy
@@ -434,6 +441,7 @@ func (a *Actor) shutdown(ctx actor.Context) {
 	close(a.stop)
 	close(a.jobs)
 	a.wg.Wait()
+	a.cfg.Metrics.forgetWrites()
 	a.proposals.failAll(ctx, messages.StatusReason_TIMEOUT,
 		"the node stopped before the write was applied: its outcome is unknown; read the object to find out")
 	a.reads.failAll(ctx, &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
@@ -445,6 +453,7 @@ func (a *Actor) propose(ctx actor.Context, m *Propose) {
 		reply(ctx, m.ReplyTo, &messages.CommandResult{RequestId: m.Command.GetRequestId(), Status: &messages.Status{
 			Reason:  messages.StatusReason_UNAVAILABLE,
 			Message: fmt.Sprintf("this node's catalog is %d committed entries behind its log: the write was not proposed; retry shortly", a.heldEntries+int(a.backlog()))}})
+		a.cfg.Metrics.proposalFailed()
 		return
 	}
 	id, ok := a.proposals.add(m.ReplyTo, time.Now())
@@ -452,6 +461,7 @@ func (a *Actor) propose(ctx actor.Context, m *Propose) {
 		reply(ctx, m.ReplyTo, &messages.CommandResult{RequestId: m.Command.GetRequestId(), Status: &messages.Status{
 			Reason:  messages.StatusReason_UNAVAILABLE,
 			Message: fmt.Sprintf("%d writes are already in flight on this node: retry shortly", a.cfg.MaxInflightProposals)}})
+		a.cfg.Metrics.proposalFailed()
 		return
 	}
 	data, err := messages.EncodeEntry(id, m.Command)
@@ -460,6 +470,7 @@ func (a *Actor) propose(ctx actor.Context, m *Propose) {
 	}
 	if err != nil {
 		a.proposals.remove(id)
+		a.cfg.Metrics.proposalFailed()
 		msg := "this node does not lead (or leadership is changing): the write was not proposed; retry, on the leader or on another member"
 		if err != raft.ErrProposalDropped {
 			msg = "the write was not proposed: " + err.Error()
@@ -482,12 +493,21 @@ func (a *Actor) pump(ctx actor.Context) {
 			idx := rd.Snapshot.GetMetadata().GetIndex()
 			a.proposals.snapshotted(ctx, idx)
 			a.handed, a.applied = max(a.handed, idx), max(a.applied, idx)
+			a.cfg.Metrics.forgetWrites()
+			a.cfg.Metrics.appliedTo(a.applied, time.Now())
 			a.log.Info("raft snapshot taken", zap.Uint64("index", idx))
 		}
 		if len(rd.ReadStates) > 0 {
 			a.reads.ready(ctx, rd.ReadStates, a.applied)
 		}
+		if rd.HardState != nil {
+			a.cfg.Metrics.commit(rd.HardState.GetCommit())
+		}
+		if rd.SoftState != nil {
+			a.cfg.Metrics.softState(rd.SoftState, a.lead)
+		}
 		if rd.SoftState != nil && rd.SoftState.Lead != a.lead {
+			a.logLeaderChange(a.lead, rd.SoftState.Lead)
 			a.lead = rd.SoftState.Lead
 			if p := ctx.Parent(); p != nil {
 				ctx.Send(p, &Leader{ID: a.lead, Term: a.n.rn.BasicStatus().GetTerm(), Self: a.lead == a.cfg.NodeID})
@@ -569,6 +589,9 @@ func (a *Actor) stepMessage(m *raftpb.Message) {
 			zap.Uint64("from", m.GetFrom()), zap.Uint64("to", m.GetTo()), zap.Error(err))
 		return
 	}
+	if a.cfg.Metrics != nil && m.GetType() == raftpb.MessageType_MsgHeartbeatResp {
+		a.cfg.Metrics.heartbeatAnswered(m.GetFrom(), time.Now())
+	}
 	if err := a.n.rn.Step(m); err != nil {
 		a.log.Debug("step", zap.Stringer("type", m.GetType()), zap.Error(err))
 	}
@@ -601,6 +624,9 @@ func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
 			continue
 		}
 		if pid, ok := a.pids[m.GetTo()]; ok {
+			if a.cfg.Metrics != nil && m.GetType() == raftpb.MessageType_MsgHeartbeat {
+				a.cfg.Metrics.heartbeatSent(m.GetTo(), time.Now(), time.Duration(a.cfg.ElectionTicks)*a.cfg.TickInterval)
+			}
 			ctx.Send(pid, m)
 		}
 	}

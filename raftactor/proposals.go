@@ -28,6 +28,7 @@ type proposals struct {
 	next    uint64
 	waiting map[uint64]*waiter
 	placed  placedHeap // waiting proposals with a known index, lowest index first
+	m       *Metrics   // nil: metrics off
 }
 
 type waiter struct {
@@ -92,6 +93,7 @@ func (p *proposals) committed(entries []*raftpb.Entry) map[uint64]*actor.PID {
 			continue
 		}
 		delete(p.waiting, seq)
+		p.m.proposalCommitted(e.GetIndex(), w.deadline.Add(-p.timeout))
 		if out == nil {
 			out = make(map[uint64]*actor.PID)
 		}
@@ -110,6 +112,7 @@ func (p *proposals) overwritten(ctx actor.SenderContext, commit uint64) {
 			continue // committed, expired or failed already
 		}
 		delete(p.waiting, at.seq)
+		p.m.proposalFailed()
 		reply(ctx, w.replyTo, &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_UNAVAILABLE,
 			Message: fmt.Sprintf("the write was not committed: leadership changed and the new leader's log holds another entry at index %d, so it certainly did not happen; retry", at.index)}})
 	}
@@ -126,6 +129,7 @@ func (p *proposals) snapshotted(ctx actor.SenderContext, index uint64) {
 			continue
 		}
 		delete(p.waiting, at.seq)
+		p.m.proposalFailed()
 		reply(ctx, w.replyTo, &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_TIMEOUT,
 			Message: "leadership changed while the write was in flight and this node caught up by a snapshot: its outcome is unknown; read the object to find out"}})
 	}
@@ -137,6 +141,7 @@ func (p *proposals) expire(ctx actor.Context, now time.Time) {
 	for seq, w := range p.waiting {
 		if now.After(w.deadline) {
 			delete(p.waiting, seq)
+			p.m.proposalFailed()
 			reply(ctx, w.replyTo, &messages.CommandResult{Status: &messages.Status{Reason: messages.StatusReason_TIMEOUT,
 				Message: fmt.Sprintf("the write was proposed but not committed within %v (no leader with a quorum confirmed it): its outcome is unknown; read the object to find out", p.timeout)}})
 		}
@@ -147,6 +152,7 @@ func (p *proposals) expire(ctx actor.Context, now time.Time) {
 func (p *proposals) failAll(ctx actor.Context, reason messages.StatusReason, msg string) {
 	for seq, w := range p.waiting {
 		delete(p.waiting, seq)
+		p.m.proposalFailed()
 		reply(ctx, w.replyTo, &messages.CommandResult{Status: &messages.Status{Reason: reason, Message: msg}})
 	}
 	p.placed = p.placed[:0]

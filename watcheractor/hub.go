@@ -40,6 +40,8 @@ type Config struct {
 	// watchers, and a stream its watchers' events before it sends them: what a watch gives of
 	// its latency so that each push, and each message, carries many events.
 	FlushDelay time.Duration
+	// Metrics, when set (NewMetrics), are kept up to date by the hub and its watchers.
+	Metrics *Metrics
 }
 
 const (
@@ -144,6 +146,10 @@ type Hub struct {
 
 	streams  map[string]*streamRef // by mux address/id: the streams, children too
 	streamOf map[string]string     // watcher id → its stream's key
+	// released are the streams told to stop after their last watcher, until their Terminated
+	// comes: without it that Terminated was counted as a watcher's, and the watcher count (the
+	// MaxWatchers bound, kstore_watchers) drifted down by one per released stream.
+	released map[string]bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -217,7 +223,7 @@ func NewHub(cfg Config) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Hub{cfg: cfg, live: map[string]*actor.PID{},
 			bookmarks: map[time.Duration]*bookmarkGroup{}, bookmarked: map[string]time.Duration{},
-			streams: map[string]*streamRef{}, streamOf: map[string]string{}}
+			streams: map[string]*streamRef{}, streamOf: map[string]string{}, released: map[string]bool{}}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive {
 		// A watcher that failed ends its watch; its subscriber resumes from its last revision.
 		return actor.StopDirective
@@ -379,6 +385,7 @@ func (h *Hub) watch(ctx actor.Context, req *messages.WatchRequest) {
 		return &watcher{cfg: cfg, req: req, f: f, sub: sub, hub: ctx.Self(), catalog: h.catalog, stream: stream}
 	}, actor.WithDispatcher(watcherDispatcher)))
 	h.watchers++
+	h.cfg.Metrics.watchers(h.watchers)
 	if stream != nil {
 		h.streamOf[w.GetId()] = key
 		h.streams[key].watchers++
@@ -412,6 +419,10 @@ func (h *Hub) stream(ctx actor.Context, mux *actor.PID) (*actor.PID, string) {
 // stream whose mux died.
 func (h *Hub) terminated(ctx actor.Context, who *actor.PID) {
 	id := who.GetId()
+	if h.released[id] {
+		delete(h.released, id) // a stream released after its last watcher
+		return
+	}
 	key, hasStream := h.streamOf[id]
 	delete(h.streamOf, id)
 	if s, ok := h.streams[key]; ok && s.pid.Equal(who) {
@@ -419,6 +430,7 @@ func (h *Hub) terminated(ctx actor.Context, who *actor.PID) {
 		return
 	}
 	h.watchers--
+	h.cfg.Metrics.watchers(h.watchers)
 	delete(h.live, id)
 	h.unbookmark(id)
 	if s, ok := h.streams[key]; hasStream && ok {
@@ -428,6 +440,7 @@ func (h *Hub) terminated(ctx actor.Context, who *actor.PID) {
 			ctx.Send(s.pid, streamRelease{})
 			delete(h.streams, key)
 			delete(h.streamOf, s.pid.GetId())
+			h.released[s.pid.GetId()] = true
 		}
 	}
 }

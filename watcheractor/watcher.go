@@ -62,6 +62,7 @@ type watcher struct {
 	initDone  bool
 	until     time.Time // a start revision ahead of the node must be reached by then
 	ended     bool      // the ERROR was sent
+	began     time.Time // when the watch began, until it went live (metrics only)
 }
 
 func (w *watcher) Receive(ctx actor.Context) {
@@ -77,6 +78,7 @@ func (w *watcher) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		ctx.Watch(w.sub)
+		w.began = w.cfg.Metrics.startTime()
 		w.granted = w.req.GetCredits()
 		w.send(ctx, nil) // sequence 1: the subscriber learns who its watcher is
 		if rv := w.req.GetResourceVersion(); rv == 0 || w.req.GetInitialEvents() {
@@ -109,13 +111,16 @@ func (w *watcher) Receive(ctx actor.Context) {
 	case joined:
 		w.waiting = false
 		w.phase = live
+		w.cfg.Metrics.live(&w.began)
 		w.onPush(ctx, &m.push)
 	case tooFar:
 		w.waiting = false
 		w.phase = history
+		w.cfg.Metrics.caughtUp()
 	case rewind:
 		if w.phase == live {
 			w.phase = history
+			w.cfg.Metrics.caughtUp()
 		}
 	case *catalogactor.HistoryResult:
 		w.waiting = false
@@ -194,7 +199,7 @@ func (w *watcher) step(ctx actor.Context) {
 
 func (w *watcher) joinHub(ctx actor.Context) {
 	w.phase, w.waiting = joining, true
-	ctx.Request(w.hub, join{from: w.pos, bookmarkEvery: w.cfg.bookmarkEvery(w.req)})
+	ctx.Request(w.hub, join{from: w.pos, bookmarkEvery: w.cfg.bookmarkEvery(w.req), })
 }
 
 func (w *watcher) onPush(ctx actor.Context, p *push) {
@@ -248,6 +253,7 @@ func (w *watcher) deliver(ctx actor.Context) {
 			w.bufBytes -= len(ev.GetObject()) + eventOverhead
 		}
 		w.sent += uint64(n)
+		w.cfg.Metrics.sent(n)
 		w.sentPos = batch[n-1].GetResourceVersion()
 		w.buf = w.buf[n:]
 	}
@@ -292,6 +298,7 @@ func (w *watcher) checkDeadline(ctx actor.Context) {
 // the subscriber cancels: stopping at once could overtake the ERROR, and the subscriber would
 // see a watcher gone without a word and watch again.
 func (w *watcher) fail(ctx actor.Context, err error) {
+	w.cfg.Metrics.ended(err)
 	w.send(ctx, []*messages.WatchEvent{errorEvent(err)})
 	w.buf, w.ended = nil, true
 	ctx.Send(w.hub, leave{})

@@ -24,6 +24,8 @@ type clientOptions struct {
 	endpoints string
 	timeout   time.Duration
 	listen    string // --client-listen; empty: clientListenAddr picks one
+	// --cacert, --cert, --key (etcdctl's names): mutual TLS with the nodes; all empty: none.
+	cacert, cert, key string
 }
 
 // addClientFlags adds --endpoints, --timeout and --client-listen; writes says whether the
@@ -39,6 +41,19 @@ func addClientFlags(cmd *cobra.Command, o *clientOptions, writes bool) {
 	f.DurationVar(&o.timeout, "timeout", actors.DefaultTimeout, timeout)
 	f.StringVar(&o.listen, "client-listen", "",
 		"host:port this command listens on for the node's replies (the node connects back to it); it must be reachable from the node; default: 127.0.0.1 for a node on loopback, else the local address of the route to the node, on a free port")
+	f.StringVar(&o.cacert, "cacert", "",
+		"TLS: the CA certificates (PEM, one file) that signed the nodes' certificates, both --cert-file (which the node serves with) and --peer-cert-file (which it connects back to this command with); with --cert and --key, this command talks to nodes that serve TLS")
+	f.StringVar(&o.cert, "cert", "",
+		"TLS: this command's certificate (PEM). It also serves TLS on this command's own listener, which the node connects back to: its SANs must name that IP (127.0.0.1 on loopback) and it needs the server and client key usages (kstore certs' client.crt). Membership changes need a peer certificate (OU "+actors.PeerOU+"), such as a node's")
+	f.StringVar(&o.key, "key", "", "TLS: the private key (PEM) of --cert")
+}
+
+// tls is the TLS of --cacert, --cert and --key: nil when none is given.
+func (o *clientOptions) tls() *actors.TLS {
+	if o.cacert == "" && o.cert == "" && o.key == "" {
+		return nil
+	}
+	return &actors.TLS{CertFile: o.cert, KeyFile: o.key, TrustedCAFile: o.cacert}
 }
 
 // endpointList is --endpoints, or $KSTORE_ENDPOINTS when the flag was not given, split and
@@ -89,14 +104,17 @@ func (o *clientOptions) connect(cmd *cobra.Command, g *globals) (*conn, error) {
 	}
 	// The system starts before the probe: remote.Start sets gRPC's global logger, which the
 	// probe's gRPC goroutines read (a data race if they ran first).
-	sys, err := actors.NewSystem(listen, g.clientLogger())
+	sys, err := actors.NewSystemOptions(listen, actors.SystemOptions{Logger: g.clientLogger(), TLS: o.tls()})
 	if err != nil {
+		if o.tls() != nil && strings.Contains(err.Error(), "TLS") {
+			return nil, invalid("%s", strings.TrimPrefix(err.Error(), "actors: "))
+		}
 		if o.listen != "" {
 			return nil, invalid("--client-listen: %v", err)
 		}
 		return nil, messages.Errorf(messages.StatusReason_UNAVAILABLE, "cannot start the client's actor system: %v", err)
 	}
-	if eps, err = reachableFirst(eps, min(o.timeout, maxProbe)); err != nil {
+	if eps, err = reachableFirst(sys, eps, min(o.timeout, maxProbe)); err != nil {
 		sys.Close()
 		return nil, err
 	}
@@ -126,11 +144,11 @@ const maxProbe = 2 * time.Second
 // the node's addresses); unless the client cannot reach it (a node advertising a name this
 // machine does not resolve), when the endpoint stays as given, which the node also accepts
 // when it is one of its own addresses.
-func reachableFirst(eps []string, timeout time.Duration) ([]string, error) {
+func reachableFirst(sys *actors.System, eps []string, timeout time.Duration) ([]string, error) {
 	var failed []string
 	for i, e := range eps {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		adv, err := actors.AdvertisedAddress(ctx, e)
+		adv, err := sys.AdvertisedAddress(ctx, e)
 		cancel()
 		if err == nil {
 			if adv != e && !accepts(adv, timeout) {
@@ -139,7 +157,7 @@ func reachableFirst(eps []string, timeout time.Duration) ([]string, error) {
 			out := append([]string{adv}, eps[:i]...)
 			return append(out, eps[i+1:]...), nil
 		}
-		failed = append(failed, fmt.Sprintf("%s (%s)", e, probeFailure(err)))
+		failed = append(failed, fmt.Sprintf("%s (%s)", e, probeFailure(err, sys.TLS())))
 	}
 	return nil, messages.Errorf(messages.StatusReason_UNAVAILABLE,
 		"no kstore node listens at %s: is `kstore serve` running there? check --endpoints or $%s; nothing was sent",
@@ -147,15 +165,30 @@ func reachableFirst(eps []string, timeout time.Duration) ([]string, error) {
 }
 
 // probeFailure says briefly why an endpoint failed the probe.
-func probeFailure(err error) string {
+func probeFailure(err error, withTLS bool) string {
 	var op *net.OpError
 	if errors.As(err, &op) {
 		return op.Err.Error() // connection refused, no route to host, ...
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	switch msg := err.Error(); {
+	case errors.Is(err, context.DeadlineExceeded):
 		return "it accepts connections but did not answer as a kstore node in time"
+	case withTLS && (strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:") || strings.Contains(msg, "handshake")):
+		return "the TLS handshake failed: " + tlsFailure(msg) + "; check --cacert, --cert and --key"
+	case withTLS:
+		return "it does not answer as a kstore node over TLS (does it serve TLS? without --cert-file, leave --cacert, --cert and --key out)"
 	}
-	return "something else listens there: it does not answer as a kstore node"
+	return "something else listens there: it does not answer as a kstore node (if it serves TLS, give --cacert, --cert and --key)"
+}
+
+// tlsFailure is the part of a gRPC handshake error that names the TLS reason.
+func tlsFailure(msg string) string {
+	for _, mark := range []string{"tls: ", "x509: "} {
+		if i := strings.Index(msg, mark); i >= 0 {
+			return strings.TrimSuffix(msg[i:], "\"")
+		}
+	}
+	return msg
 }
 
 // accepts reports whether addr takes a TCP connection within timeout.

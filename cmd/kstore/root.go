@@ -192,10 +192,12 @@ func newRootCmd(g *globals) *cobra.Command {
 		newStatusCmd(g),
 		newMemberCmd(g),
 		newHashKVCmd(g),
+		newSnapshotCmd(g),
 		newDoCmd(g),
 		newWatchCmd(g),
 		newControllersCmd(g),
 		newVersionCmd(g),
+		newCertsCmd(g),
 	)
 	return root
 }

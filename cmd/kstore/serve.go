@@ -38,6 +38,8 @@ type serveOptions struct {
 	clusterName, clusterProvider, clusterEndpoints string
 	auditLogPath                                   string
 	logFormat                                      string
+	metrics                                        metricsOptions // --listen-metrics, --enable-pprof (metrics.go)
+	tls                                            tlsOptions     // --cert-file, --peer-cert-file... (tlsflags.go)
 
 	// Tuning for tests that need a long history or many memtable flushes in a short run;
 	// hidden from --help (zero: the defaults).
@@ -120,6 +122,8 @@ kill the process at every start until space is freed.`,
 	f.IntVar(&o.maxInflight, "max-inflight-proposals", 0, "writes waiting to commit before more are refused (tests)")
 	f.Int64Var(&o.memTableSize, "badger-memtable-size", 0, "size of the catalog's memtables in bytes (tests)")
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "host:port to serve Go's /debug/pprof on (diagnosis)")
+	o.metrics.addFlags(f)
+	o.tls.addFlags(f)
 	f.StringVar(&o.clusterName, "cluster-name", cluster.DefaultName,
 		"the protoactor cluster this node is a member of; other actors reach the store in it as kind \""+cluster.Kind+"\", identity \""+cluster.Identity+"\"")
 	f.StringVar(&o.clusterProvider, "cluster-provider", cluster.Automanaged,
@@ -165,6 +169,10 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 	if reserve == 0 {
 		reserve = -1 // off; actors.Config takes 0 as the default
 	}
+	tlsConfig, err := o.tls.config()
+	if err != nil {
+		return err
+	}
 	level, err := g.level()
 	if err != nil {
 		return err
@@ -194,7 +202,14 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 	if !slices.Contains(cluster.Providers, provider) {
 		return invalid("--cluster-provider %q: use one of %s", o.clusterProvider, strings.Join(cluster.Providers, ", "))
 	}
+	metrics, err := o.metrics.start(g.errw) // before the node: /livez answers while it starts
+	if err != nil {
+		return err
+	}
+	defer metrics.stop()
 	node, err := actors.Start(actors.Config{
+		TLS:              tlsConfig,
+		Metrics:          metrics.registry(),
 		Cluster:          &cluster.Config{Name: o.clusterName, Provider: provider, Endpoints: splitList(o.clusterEndpoints)},
 		Audit:            audit,
 		DataDir:          o.dataDir,
@@ -219,6 +234,7 @@ func (o *serveOptions) run(cmd *cobra.Command, g *globals) error {
 	if err != nil {
 		dir = o.dataDir
 	}
+	metrics.setNode(node)
 	fmt.Fprintf(g.errw, "kstore: node %d serving on %s, data dir %s\n", o.nodeID, node.Address(), dir)
 
 	select {

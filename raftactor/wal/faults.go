@@ -3,6 +3,7 @@ package wal
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,11 +61,13 @@ func (w *WAL) fsync(f *os.File) error {
 func (w *WAL) sync(f *os.File, op string, sync func(fd int) error) error {
 	name := w.name(f)
 	err := error(nil)
+	start := time.Now() // a fault that delays the sync counts as a slow disk
 	if w.faults != nil {
 		err = w.faults.Sync(name)
 	}
 	if err == nil {
 		err = sync(int(f.Fd()))
+		w.observeSync(op, name, time.Since(start))
 	}
 	if err != nil {
 		return fmt.Errorf("wal: %s %s: %w", op, name, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
@@ -41,6 +42,10 @@ type Options struct {
 	// Faults, for tests, injects failures into the WAL's writes and syncs; nil in
 	// production.
 	Faults Faults
+	// SyncDuration, when set, observes the seconds each fsync or fdatasync took
+	// (etcd_disk_wal_fsync_duration_seconds); a sync over SlowSync is also logged
+	// as a warning (see observe.go).
+	SyncDuration Observer
 }
 
 // State is what a log holds after replay.
@@ -75,6 +80,12 @@ type WAL struct {
 
 	enc    *encoder
 	faults Faults // Options.Faults
+	// syncs observes sync durations (Options.SyncDuration; nil: none). batchIndex and
+	// batchTerm are the last index and term of the batch being saved, for the slow-sync
+	// warning.
+	syncs                 Observer
+	batchIndex, batchTerm uint64
+	slowSync              time.Duration // 0: SlowSync; tests lower it
 	// err is the first write or sync failure; once set, every call fails.
 	err    error
 	closed bool
@@ -119,6 +130,7 @@ func open(dir string, opts Options, alloc allocMode) (_ *WAL, _ *State, err erro
 		alloc:   alloc,
 		enc:     newEncoder(),
 		faults:  opts.Faults,
+		syncs:   opts.SyncDuration,
 	}
 	defer func() {
 		if err != nil {
@@ -200,6 +212,7 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) error 
 			return err
 		}
 	}
+	w.noteBatch(hs, ents)
 	if err := w.write(sync); err != nil {
 		return err
 	}
