@@ -995,7 +995,7 @@ type ListRequest struct {
 	// consistency of a list without resource_version and continue.
 	Consistency Consistency `protobuf:"varint,9,opt,name=consistency,proto3,enum=kstore.v1.Consistency" json:"consistency,omitempty"`
 	// field_selector uses the grammar of WatchRequest.field_selector (metadata.name,
-	// metadata.namespace).
+	// metadata.namespace, spec.nodeName).
 	FieldSelector string `protobuf:"bytes,10,opt,name=field_selector,json=fieldSelector,proto3" json:"field_selector,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1858,7 +1858,8 @@ type WatchRequest struct {
 	Namespace string `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// label_selector uses the grammar of ListRequest.label_selector.
 	LabelSelector string `protobuf:"bytes,6,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
-	// field_selector on metadata.name and metadata.namespace: metadata.name=x,metadata.namespace!=y
+	// field_selector on metadata.name, metadata.namespace and spec.nodeName (an object without it
+	// has ""): metadata.name=x,metadata.namespace!=y,spec.nodeName=node-1
 	FieldSelector   string `protobuf:"bytes,7,opt,name=field_selector,json=fieldSelector,proto3" json:"field_selector,omitempty"`
 	ResourceVersion uint64 `protobuf:"varint,8,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
 	// bookmarks asks for a BOOKMARK at the current revision every bookmark interval, even when
