@@ -60,6 +60,67 @@ func (f *filter) keyMatches(k *messages.ResourceKey) bool {
 	return f.fields.Empty() || f.fields.MatchesKey(k.GetName(), k.GetNamespace())
 }
 
+// route is a key the hub indexes live watchers by, so that a change is pushed to the watchers
+// it may concern instead of to all of them (as the Kubernetes watch cache's triggers): a watch
+// of one type that requires one name, one node (spec.nodeName) or one namespace. A watch with
+// none of these (every type, every namespace, or only != terms) has the zero route and gets
+// every push.
+type route struct {
+	by                   routeBy
+	group, version, kind string
+	value                string
+}
+
+type routeBy uint8
+
+const (
+	broad routeBy = iota
+	byName
+	byNodeName
+	byNamespace
+)
+
+// route is the filter's route: the most selective one it has.
+func (f *filter) route() route {
+	if f.allTypes {
+		return route{}
+	}
+	r := route{group: f.group, version: f.version, kind: f.kind}
+	if name, ok := f.fields.Required("metadata.name"); ok {
+		r.by, r.value = byName, name
+	} else if node, ok := f.fields.Required("spec.nodeName"); ok {
+		r.by, r.value = byNodeName, node
+	} else if f.namespace != "" {
+		r.by, r.value = byNamespace, f.namespace
+	} else if ns, ok := f.fields.Required("metadata.namespace"); ok {
+		r.by, r.value = byNamespace, ns
+	} else {
+		return route{}
+	}
+	return r
+}
+
+// routes returns the routes of the watchers a change may concern, beside the broad ones: of
+// its type and its name, its namespace, and its node before and after (a Pod bound to a node,
+// or moved off it, concerns the watchers of both). n of them are set.
+func (c *change) routes() (rs [4]route, n int) {
+	k := c.Key
+	base := route{group: k.GetGroup(), version: k.GetVersion(), kind: k.GetKind()}
+	add := func(by routeBy, v string) {
+		r := base
+		r.by, r.value = by, v
+		rs[n] = r
+		n++
+	}
+	add(byName, k.GetName())
+	add(byNamespace, k.GetNamespace())
+	add(byNodeName, c.nodeName)
+	if c.prevNodeName != c.nodeName {
+		add(byNodeName, c.prevNodeName)
+	}
+	return rs, n
+}
+
 // selects reports whether the object of key k with these labels and spec.nodeName is in the
 // selection.
 func (f *filter) selects(k *messages.ResourceKey, labels map[string]string, nodeName string) bool {

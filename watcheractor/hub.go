@@ -95,10 +95,15 @@ type (
 		upTo    uint64
 	}
 	// join asks to go live after revision from, with bookmarks every bookmarkEvery or none
-	// (0).
+	// (0). The hub pushes to the watcher only the batches that may concern its route (the zero
+	// route: every batch), or every batch when the watch starts at waitFor, a revision the node
+	// has not applied yet: the watcher counts the applied index until then (rare: a start
+	// ahead of this node; such a watcher stays broad).
 	join struct {
 		from          uint64
 		bookmarkEvery time.Duration
+		route         route
+		waitFor       uint64
 	}
 	// joined answers join: the ring's changes after from, and the watcher is live.
 	joined struct{ push }
@@ -135,7 +140,15 @@ type Hub struct {
 	pushed    uint64 // the upTo of the last push: what every live watcher has seen
 	known     bool   // upTo and floor are set (the catalog has spoken)
 
-	live map[string]*actor.PID // watchers that get every push
+	live map[string]*actor.PID // the live watchers
+	// Of them, those that get every push, and the others by route: a batch goes to the watchers
+	// of its changes' routes (change.routes), so the cost of a change follows the watchers it
+	// may concern, not all watchers. A watcher a batch skips has seen nothing of it it would
+	// have kept, so its bookmarks stay true; its position lags, which costs nothing.
+	broad   map[string]*actor.PID
+	routed  map[route]map[string]*actor.PID
+	routeOf map[string]route
+	pushTo  map[string]struct{} // scratch of one flush: the routed watchers pushed to
 	// The live watchers that asked for bookmarks, grouped by interval: a tick costs one check per
 	// interval in use (at most one per second of the allowed range), not one per watcher.
 	bookmarks  map[time.Duration]*bookmarkGroup
@@ -221,7 +234,8 @@ func (h *Hub) unbookmark(id string) {
 func NewHub(cfg Config) *actor.Props {
 	cfg.withDefaults()
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &Hub{cfg: cfg, live: map[string]*actor.PID{},
+		return &Hub{cfg: cfg, live: map[string]*actor.PID{}, broad: map[string]*actor.PID{},
+			routed: map[route]map[string]*actor.PID{}, routeOf: map[string]route{}, pushTo: map[string]struct{}{},
 			bookmarks: map[time.Duration]*bookmarkGroup{}, bookmarked: map[string]time.Duration{},
 			streams: map[string]*streamRef{}, streamOf: map[string]string{}, released: map[string]bool{}}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive {
@@ -258,16 +272,13 @@ func (h *Hub) Receive(ctx actor.Context) {
 		h.pushed = h.upTo
 		p := &push{changes: h.pending, upTo: h.upTo}
 		h.pending = nil
-		for _, pid := range h.live {
-			ctx.Send(pid, p)
-		}
+		h.pushOut(ctx, p)
 	case *messages.WatchRequest:
 		h.watch(ctx, m)
 	case join:
 		h.join(ctx, m)
 	case leave:
-		delete(h.live, ctx.Sender().GetId())
-		h.unbookmark(ctx.Sender().GetId())
+		h.unlive(ctx.Sender().GetId())
 	case *actor.Terminated:
 		h.terminated(ctx, m.Who)
 	case hubTick:
@@ -305,8 +316,7 @@ func (h *Hub) changes(ctx actor.Context, m *catalogactor.Changes) {
 		h.known, h.floor, h.upTo, h.pushed = true, m.Applied, m.Applied, m.Applied
 		for id, w := range h.live {
 			ctx.Send(w, rewind{})
-			delete(h.live, id)
-			h.unbookmark(id)
+			h.unlive(id)
 		}
 		return
 	}
@@ -431,8 +441,7 @@ func (h *Hub) terminated(ctx actor.Context, who *actor.PID) {
 	}
 	h.watchers--
 	h.cfg.Metrics.watchers(h.watchers)
-	delete(h.live, id)
-	h.unbookmark(id)
+	h.unlive(id)
 	if s, ok := h.streams[key]; hasStream && ok {
 		if s.watchers--; s.watchers == 0 {
 			// Behind the watchers' last deliveries in the stream's mailbox: it sends them, then
@@ -462,8 +471,58 @@ func (h *Hub) join(ctx actor.Context, m join) {
 	// Changes still pending a flush are in the ring too; the watcher skips them when the flush
 	// repeats them, by revision.
 	ctx.Send(w, joined{push{changes: out, upTo: h.upTo}})
-	h.live[w.GetId()] = w
+	id := w.GetId()
+	h.unlive(id)
+	h.live[id] = w
+	if m.route.by == broad || m.waitFor > h.upTo {
+		h.broad[id] = w
+	} else {
+		set := h.routed[m.route]
+		if set == nil {
+			set = map[string]*actor.PID{}
+			h.routed[m.route] = set
+		}
+		set[id] = w
+		h.routeOf[id] = m.route
+	}
 	if m.bookmarkEvery > 0 {
-		h.bookmark(w.GetId(), w, m.bookmarkEvery)
+		h.bookmark(id, w, m.bookmarkEvery)
+	}
+}
+
+// unlive takes a watcher off the live set, its route and its bookmarks.
+func (h *Hub) unlive(id string) {
+	delete(h.live, id)
+	delete(h.broad, id)
+	if r, ok := h.routeOf[id]; ok {
+		delete(h.routeOf, id)
+		if set := h.routed[r]; set != nil {
+			if delete(set, id); len(set) == 0 {
+				delete(h.routed, r)
+			}
+		}
+	}
+	h.unbookmark(id)
+}
+
+// pushOut sends a batch to the broad watchers and to the routed ones it may concern, once each.
+func (h *Hub) pushOut(ctx actor.Context, p *push) {
+	for _, pid := range h.broad {
+		ctx.Send(pid, p)
+	}
+	if len(h.routed) == 0 {
+		return
+	}
+	clear(h.pushTo)
+	for _, c := range p.changes {
+		rs, n := c.routes()
+		for _, r := range rs[:n] {
+			for id, pid := range h.routed[r] {
+				if _, done := h.pushTo[id]; !done {
+					h.pushTo[id] = struct{}{}
+					ctx.Send(pid, p)
+				}
+			}
+		}
 	}
 }

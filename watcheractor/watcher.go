@@ -199,7 +199,15 @@ func (w *watcher) step(ctx actor.Context) {
 
 func (w *watcher) joinHub(ctx actor.Context) {
 	w.phase, w.waiting = joining, true
-	ctx.Request(w.hub, join{from: w.pos, bookmarkEvery: w.cfg.bookmarkEvery(w.req), })
+	ctx.Request(w.hub, join{from: w.pos, bookmarkEvery: w.cfg.bookmarkEvery(w.req), route: w.f.route(), waitFor: w.waitingFor()})
+}
+
+// waitingFor is the start revision the watcher waits for the node to reach, or 0.
+func (w *watcher) waitingFor() uint64 {
+	if w.until.IsZero() {
+		return 0
+	}
+	return w.req.GetResourceVersion()
 }
 
 func (w *watcher) onPush(ctx actor.Context, p *push) {

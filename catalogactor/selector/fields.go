@@ -166,6 +166,18 @@ func (f FieldSelector) MatchesKey(name, namespace string) bool {
 	return true
 }
 
+// Required returns the value a term field=value (or ==) of f requires of field
+// ("metadata.name", "metadata.namespace" or "spec.nodeName"), and whether f has one: a watch
+// hub indexes watchers by it.
+func (f FieldSelector) Required(field string) (string, bool) {
+	for _, t := range f.terms {
+		if t.field == field && !t.not {
+			return t.value, true
+		}
+	}
+	return "", false
+}
+
 // ObjectTerms reports whether f tests a field of the object's body (spec.nodeName), which
 // changes over its life: matching then needs the object, and a watch sees an object that moves
 // into or out of the selection as ADDED or DELETED, as with labels.
