@@ -18,15 +18,16 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
-
-	"github.com/kstore/kstore/messages"
 
 	"github.com/asynkron/protoactor-go/remote"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/kstore/kstore/messages"
 )
 
 // peerRule is what only peers may send to one local actor: every message when all, else the
@@ -75,8 +76,11 @@ type peerCheck struct {
 	// self are this system's own IPs (its listen and advertised hosts, every interface's with
 	// a wildcard listen); set before the server starts, read-only after.
 	self map[netip.Addr]bool
-	// ips are the members' IPs, replaced whole when the members change (membersAt).
+	// ips are the members' IPs, replaced whole when the members change (membersAt); gen counts
+	// those calls, and mu orders the stores of a call and of its name lookups.
 	ips atomic.Pointer[map[netip.Addr]bool]
+	gen atomic.Uint64
+	mu  sync.Mutex
 }
 
 // origin is what the guard knows of one connection, worked out once per stream.
@@ -140,24 +144,53 @@ func (g *guard) fromPeer(s *scratch, from *origin) bool {
 // by resolveTimeout; members are named by IP unless --advertise-address gives a name, and names
 // resolve from /etc/hosts or the local resolver.
 func (g *guard) membersAt(addrs map[uint64]string) {
+	gen := g.peers.gen.Add(1)
 	ips := map[netip.Addr]bool{}
+	var names []string
 	for _, a := range addrs {
 		host, _, err := net.SplitHostPort(a)
 		if err != nil {
 			continue
 		}
-		found, err := lookupHost(host)
-		if err != nil {
-			g.log.Warn("a member's address does not resolve: its peer traffic is refused until it does", zap.String("address", a), zap.Error(err))
-			continue
-		}
-		for _, ip := range found {
-			if ip, ok := netip.AddrFromSlice(ip); ok {
-				ips[ip.Unmap()] = true
-			}
+		if ip, err := netip.ParseAddr(host); err == nil {
+			ips[ip.Unmap()] = true
+		} else {
+			names = append(names, a)
 		}
 	}
-	g.peers.ips.Store(&ips)
+	g.peers.store(gen, ips)
+	if len(names) == 0 {
+		return
+	}
+	// A member named by a host name: resolving it may take up to resolveTimeout, which the node
+	// actor (the caller, in its Receive) must not wait for. Its IPs join the set when they come,
+	// unless the members changed again meanwhile.
+	go func() {
+		all := maps.Clone(ips)
+		for _, a := range names {
+			host, _, _ := net.SplitHostPort(a)
+			found, err := lookupHost(host)
+			if err != nil {
+				g.log.Warn("a member's address does not resolve: its peer traffic is refused until it does", zap.String("address", a), zap.Error(err))
+				continue
+			}
+			for _, ip := range found {
+				if ip, ok := netip.AddrFromSlice(ip); ok {
+					all[ip.Unmap()] = true
+				}
+			}
+		}
+		g.peers.store(gen, all)
+	}()
+}
+
+// store makes ips the members' IPs if gen is still the newest membersAt call.
+func (c *peerCheck) store(gen uint64, ips map[netip.Addr]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() == gen {
+		c.ips.Store(&ips)
+	}
 }
 
 // selfIPs are the IPs of a system's addresses: the hosts of its advertised address and aliases

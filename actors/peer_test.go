@@ -3,6 +3,7 @@ package actors
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3/raftpb"
@@ -85,5 +86,31 @@ func TestGuardPeerOnlyAllocatesNothing(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(10, func() { g.filterFrom(b, s, "peer", &from) }); n != 0 {
 		t.Errorf("filter allocates %v times per batch of 1,000, want 0", n)
+	}
+}
+
+// TestGuardMembersByName: a member named by a host name joins the peers when the name
+// resolves, off the caller's goroutine (the node actor's Receive must not wait on a resolver);
+// its IP-named peers are there at once, and a later call wins over an earlier one's lookups.
+func TestGuardMembersByName(t *testing.T) {
+	g := guardForTest(t, zap.NewNop())
+	has := func(ip string) bool {
+		m := g.peers.ips.Load()
+		return m != nil && (*m)[netip.MustParseAddr(ip)]
+	}
+	g.membersAt(map[uint64]string{1: "10.0.0.1:7450", 2: "localhost:7450"})
+	if !has("10.0.0.1") {
+		t.Fatal("an IP-named member is not a peer at once")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !has("127.0.0.1") && !has("::1") {
+		if time.Now().After(deadline) {
+			t.Fatal("localhost's IPs did not join the peers within 10s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+	g.membersAt(map[uint64]string{1: "10.0.0.1:7450"})
+	if has("127.0.0.1") || has("::1") {
+		t.Fatal("a removed member's IPs are still peers")
 	}
 }
