@@ -109,6 +109,7 @@ type config struct {
 	clients   []int
 	watchers  []int
 	watchers3 []int // the watch scenario's counts on three members (empty: watchers)
+	idle      int   // watch-idle's watchers
 	conns     int
 	size      int
 	watchSize int
@@ -138,6 +139,7 @@ func parseFlags(args []string) (*config, error) {
 	scenarios := fs.String("scenario", "put", "scenarios: "+strings.Join(load.AllScenarios, ", ")+", or all")
 	clients := fs.String("clients", "1,16,64,256", "client counts of the operation scenarios")
 	watchers := fs.String("watchers", "100,1000,10000", "watcher counts of the watch scenario (watch-selective takes the largest)")
+	idle := fs.Int("idle-watchers", 100000, "watches the watch-idle scenario opens (one-member targets only)")
 	conns := fs.Int("conns", 8, "client connections the clients share (etcd: gRPC connections; kstore: one actor system holds one client per member)")
 	size := fs.Int("size", 1024, "object bytes of the operation scenarios and the mix")
 	watchSize := fs.Int("watch-size", 256, "object bytes of the watch scenarios")
@@ -164,7 +166,7 @@ func parseFlags(args []string) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	cfg := &config{suite: *suite, conns: *conns, size: *size, watchSize: *watchSize, keys: *keys, duration: *duration, total: *total,
+	cfg := &config{suite: *suite, idle: *idle, conns: *conns, size: *size, watchSize: *watchSize, keys: *keys, duration: *duration, total: *total,
 		rate: *rate, watchRate: *watchRate, steady: *steady, maxPhase: *maxPhase, drain: *drain, mixTime: *mixTime,
 		limitsDur: *limitsDur, fresh: *fresh, out: *out, render: *render, kstore: *kstore, serveArgs: strings.Fields(*serveArgs), readme: *readme,
 		command: "bench " + strings.Join(args, " ")}
@@ -199,6 +201,8 @@ func parseFlags(args []string) (*config, error) {
 		return nil, fmt.Errorf("--size and --watch-size must be at least 64 bytes")
 	case cfg.keys < 1:
 		return nil, fmt.Errorf("--keys must be positive")
+	case cfg.idle < 1:
+		return nil, fmt.Errorf("--idle-watchers must be positive")
 	case cfg.duration <= 0 && cfg.total <= 0:
 		return nil, fmt.Errorf("give a positive --duration or --total")
 	case cfg.watchRate <= 0 || cfg.steady < time.Second || cfg.maxPhase < 0:
@@ -219,6 +223,7 @@ func applySuite(cfg *config) {
 		// every write, so a round there would measure mostly its own drain: 1,000 shows the
 		// fan-out, and watch-selective still has 10,000.
 		cfg.watchers3 = []int{1000}
+		cfg.idle = 100000
 		cfg.duration, cfg.total = 3*time.Second, 0
 		cfg.steady, cfg.maxPhase, cfg.drain, cfg.mixTime = 4*time.Second, 2*time.Second, 5*time.Second, 5*time.Second
 		return
@@ -226,6 +231,7 @@ func applySuite(cfg *config) {
 	cfg.targets = []driver.Target{{System: "kstore", Members: 1}, {System: "etcd", Members: 1}}
 	cfg.clients = []int{1, 64}
 	cfg.watchers = []int{100, 1000}
+	cfg.idle = 10000
 	cfg.duration, cfg.total = time.Second, 0
 	cfg.steady, cfg.maxPhase, cfg.drain, cfg.mixTime = time.Second, time.Second, 5*time.Second, 2*time.Second
 	cfg.limitsDur = time.Second
@@ -337,9 +343,9 @@ func execute(ctx context.Context, cfg *config, out io.Writer) (*report.Run, erro
 			fail(t, "stop", err)
 		}
 	}
-	fanOut, selective := contains(cfg.scenarios, "watch"), contains(cfg.scenarios, "watch-selective")
+	fanOut, selective, idle := contains(cfg.scenarios, "watch"), contains(cfg.scenarios, "watch-selective"), contains(cfg.scenarios, "watch-idle")
 	for _, t := range cfg.targets {
-		if ctx.Err() != nil || !fanOut && !selective {
+		if ctx.Err() != nil || !fanOut && !selective && !idle {
 			break
 		}
 		var rounds []load.WatchSpec
@@ -355,8 +361,15 @@ func execute(ctx context.Context, cfg *config, out io.Writer) (*report.Run, erro
 		if selective {
 			rounds = append(rounds, cfg.watchSpec(cfg.watchers[len(cfg.watchers)-1], true))
 		}
-		if err := watchRounds(ctx, cfg, opts, t, rounds, emit); err != nil {
-			fail(t, "watch", err)
+		if len(rounds) > 0 {
+			if err := watchRounds(ctx, cfg, opts, t, rounds, emit); err != nil {
+				fail(t, "watch", err)
+			}
+		}
+		if idle && ctx.Err() == nil {
+			if err := idleRound(ctx, cfg, opts, t, emit); err != nil {
+				fail(t, "watch-idle", err)
+			}
 		}
 	}
 	if ctx.Err() != nil {
@@ -369,6 +382,29 @@ func execute(ctx context.Context, cfg *config, out io.Writer) (*report.Run, erro
 func (cfg *config) watchSpec(n int, selective bool) load.WatchSpec {
 	return load.WatchSpec{Watchers: n, Selective: selective, Spread: n, Rate: cfg.watchRate, Steady: cfg.steady, Writers: 16,
 		MaxPhase: cfg.maxPhase, MaxWriters: 16, Drain: cfg.drain, OpenTimeout: 60 * time.Second, Size: cfg.watchSize}
+}
+
+// idleRound opens cfg.idle watches on a fresh store of t and reads the server's memory with
+// them open (scenario watch-idle). It measures one node, so it skips a target of three members.
+func idleRound(ctx context.Context, cfg *config, opts driver.Options, t driver.Target, emit func(report.Result)) (err error) {
+	if t.Members != 1 {
+		load.Note("%s: skipping watch-idle, which measures the watches one node holds: it runs on one-member targets only", t)
+		return nil
+	}
+	load.Note("%s: starting %d member(s) for %d idle watchers", t, t.Members, cfg.idle)
+	s, err := driver.Start(t, opts)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, s.Close()) }()
+	spec := cfg.watchSpec(cfg.idle, false)
+	spec.Idle = true
+	r, err := load.WatchRound(ctx, s, spec, 1, nil)
+	if err != nil {
+		return err
+	}
+	emit(r)
+	return nil
 }
 
 // watchRounds measures the baseline (the full-speed write rate with no watcher open, which

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestEveryScenario(t *testing.T) {
 	}
 	load.Quiet = !testing.Verbose()
 	out := t.TempDir()
-	cfg, err := parseFlags([]string{"--target", "kstore,etcd", "--scenario", "all", "--clients", "4", "--watchers", "20",
+	cfg, err := parseFlags([]string{"--target", "kstore,etcd", "--scenario", "all", "--clients", "4", "--watchers", "20", "--idle-watchers", "200",
 		"--keys", "500", "--duration", "500ms", "--watch-rate", "200", "--watch-seconds", "1s", "--max-seconds", "500ms",
 		"--drain", "10s", "--mix-seconds", "700ms", "--limits", "200ms", "--fresh=false", "--out", out})
 	if err != nil {
@@ -94,6 +95,40 @@ func TestEveryScenario(t *testing.T) {
 	}
 }
 
+// TestSuites checks what each suite asks of the scenarios that take their own sizes, and that
+// every scenario is one "all" runs.
+func TestSuites(t *testing.T) {
+	tests := []struct {
+		give      []string
+		wantIdle  int
+		wantFresh bool
+		wantAll   bool // every scenario
+	}{
+		{give: []string{"--suite", "standard"}, wantIdle: 100000, wantFresh: true, wantAll: true},
+		{give: []string{"--suite", "quick"}, wantIdle: 10000, wantFresh: false, wantAll: true},
+		{give: []string{"--scenario", "all"}, wantIdle: 100000, wantFresh: true, wantAll: true},
+		{give: []string{"--scenario", "watch-idle", "--idle-watchers", "5000"}, wantIdle: 5000, wantFresh: true},
+	}
+	for _, tt := range tests {
+		cfg, err := parseFlags(tt.give)
+		if err != nil {
+			t.Errorf("%v: %v", tt.give, err)
+			continue
+		}
+		if cfg.idle != tt.wantIdle || cfg.fresh != tt.wantFresh {
+			t.Errorf("%v: %d idle watchers, fresh %v; want %d, %v", tt.give, cfg.idle, cfg.fresh, tt.wantIdle, tt.wantFresh)
+		}
+		if tt.wantAll {
+			if !slices.Equal(cfg.scenarios, load.AllScenarios) || !slices.Contains(cfg.scenarios, "watch-idle") {
+				t.Errorf("%v: scenarios %v, want every one of %v", tt.give, cfg.scenarios, load.AllScenarios)
+			}
+		}
+	}
+	if _, err := parseFlags([]string{"--idle-watchers", "0"}); err == nil {
+		t.Error("--idle-watchers 0 accepted")
+	}
+}
+
 func find(rs []report.Result, target, scenario string) []report.Result {
 	var out []report.Result
 	for _, r := range rs {
@@ -119,6 +154,16 @@ func check(t *testing.T, r report.Result, wantNA bool) {
 		// The baseline: the full-speed write rate with no watcher open, and nothing else.
 		if r.MaxWriteRate <= 0 || r.Errors > 0 {
 			t.Errorf("%s baseline: max write rate %.0f/s, %d errors", name, r.MaxWriteRate, r.Errors)
+		}
+		return
+	}
+	if r.Scenario == "watch-idle" {
+		// Watches opened, no write but their first: no latency, no lag, no write rate.
+		if r.Members != 1 || r.Watchers != 200 || r.Ops != int64(r.Watchers) || r.OpsPerS <= 0 || r.OpenSeconds <= 0 {
+			t.Errorf("%s: %d members, %d of %d watches opened at %.0f/s in %.2fs", name, r.Members, r.Ops, r.Watchers, r.OpsPerS, r.OpenSeconds)
+		}
+		if r.ServerRSS <= 0 || r.Errors > 0 || r.Rate != 0 || r.MaxWriteRate != 0 {
+			t.Errorf("%s: server RSS %d bytes, %d errors %v, steady rate %d, max write rate %.0f", name, r.ServerRSS, r.Errors, r.ErrorsBy, r.Rate, r.MaxWriteRate)
 		}
 		return
 	}

@@ -28,12 +28,12 @@ type Env struct {
 // Namespace is where the operation scenarios keep their objects.
 const Namespace = "bench"
 
-// Scenarios are the operation scenarios, in the order a run does them; watch, watch-selective
-// and mix are separate (they open watches, and start a fresh store).
+// Scenarios are the operation scenarios, in the order a run does them; watch, watch-selective,
+// watch-idle and mix are separate (they open watches, and start a fresh store).
 var Scenarios = []string{"put", "update", "patch", "get", "get-serializable", "list", "list-selector"}
 
 // AllScenarios is every scenario name.
-var AllScenarios = append(append([]string{}, Scenarios...), "watch", "watch-selective", "mix")
+var AllScenarios = append(append([]string{}, Scenarios...), "watch", "watch-selective", "watch-idle", "mix")
 
 func (e *Env) doc(key int, seq int64) driver.Doc {
 	return driver.Doc{Namespace: Namespace, Name: fmt.Sprintf("p%06d", key), Seq: int(seq), Size: e.Size, Group: key % e.Groups}

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -16,20 +17,26 @@ import (
 //
 //  1. opens Watchers watches from the store's current revision (no initial list), each read as
 //     fast as it can, and waits until each has seen a first write (OpenTimeout);
-//  2. writes new objects of Size bytes at Rate per second for Steady from Writers writers, on a
+//  2. reads the servers' RSS with the watches open, against the RSS before they were opened;
+//  3. writes new objects of Size bytes at Rate per second for Steady from Writers writers, on a
 //     fixed schedule, and takes each event's delivery lag from its write's scheduled send time
 //     (a write sent late is charged for it), then waits up to Drain for the last events; writes
 //     still due Steady + Drain after the start are skipped and charged as lag;
-//  3. reads the servers' RSS with the watches open, against the RSS before they were opened;
 //  4. writes as fast as MaxWriters closed-loop writers can for MaxPhase, the watches open;
 //  5. stops the watches.
 //
 // Fan-out (Selective false): every watcher watches namespace "watch" and sees every write.
 // Selective: watcher k watches namespace "ws<k>" alone, and write i goes to namespace ws<i mod
 // Spread>, as kubelets each watch their own node's Pods: each write owes one delivery.
+// Idle (scenario watch-idle): a fan-out round without phases 3 and 4, which measures what open
+// watches cost while nothing happens: how fast they open and the memory they hold.
 type WatchSpec struct {
 	Watchers  int
 	Selective bool
+	// Idle skips phases 3 and 4, whatever Steady and MaxPhase say. A watch-idle round whose
+	// watches do not all open within OpenTimeout is a result (its row counts the watches not
+	// opened as NotOpened errors), not an error of the round.
+	Idle bool
 	// Spread is how many namespaces a selective round's writes go to (its watcher count, and
 	// the same for its baseline, which has no watcher).
 	Spread      int
@@ -142,11 +149,16 @@ func (wr *watchRound) deliveries(n int64) int64 {
 // write rate the round compares with.
 func WatchRound(ctx context.Context, s driver.Store, spec WatchSpec, round int, base *report.Result) (report.Result, error) {
 	t := s.Target()
-	scenario := "watch"
-	if spec.Selective {
+	scenario, variant := "watch", "steady"
+	switch {
+	case spec.Idle:
+		// A fan-out round: one first write confirms every watch.
+		scenario, variant = "watch-idle", ""
+		spec.Selective, spec.Steady, spec.MaxPhase = false, 0, 0
+	case spec.Selective:
 		scenario = "watch-selective"
 	}
-	r := report.Result{Target: t.System, Members: t.Members, Scenario: scenario, Variant: "steady", Watchers: spec.Watchers}
+	r := report.Result{Target: t.System, Members: t.Members, Scenario: scenario, Variant: variant, Watchers: spec.Watchers}
 	if spec.Steady > 0 {
 		r.Rate = spec.Rate
 	}
@@ -156,6 +168,7 @@ func WatchRound(ctx context.Context, s driver.Store, spec WatchSpec, round int, 
 
 	// 1. Open the watches.
 	rssBefore := driver.ServerRSS(s.PIDs())
+	openCPU := StartCPU(s.PIDs())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
@@ -171,32 +184,55 @@ func WatchRound(ctx context.Context, s driver.Store, spec WatchSpec, round int, 
 		}
 	}
 	defer stop()
+	r.OpenSeconds = time.Since(start).Seconds()
+	var late *openTimeout
+	if spec.Idle && errors.As(err, &late) {
+		// How many watches a store opens in time is what the round measures: the row says
+		// how many did not, and the table shows it instead of a rate.
+		r.Ops, r.Seconds = late.opened, r.OpenSeconds
+		r.Errors = int64(spec.Watchers) - late.opened
+		r.ErrorsBy = map[string]int64{"NotOpened": r.Errors}
+		openCPU.Fill(&r)
+		Note("  %s: %v (server RSS %s MiB); its row records %d NotOpened", label, err, mib(driver.ServerRSS(s.PIDs())), r.Errors)
+		return r, nil
+	}
 	if err != nil {
 		return r, err
 	}
-	r.OpenSeconds = time.Since(start).Seconds()
+
+	// 2. The servers' memory with the watches open.
 	if n := spec.Watchers; n > 0 {
-		r.ServerRSSPerW = (driver.ServerRSS(s.PIDs()) - rssBefore) / int64(n)
-		Note("  %s: %d watches open in %.1fs", label, n, r.OpenSeconds)
+		r.ServerRSS = driver.ServerRSS(s.PIDs())
+		r.ServerRSSPerW = (r.ServerRSS - rssBefore) / int64(n)
+		Note("  %s: %d watches open in %.1fs (%s/s), server RSS %s MiB", label, n, r.OpenSeconds,
+			Thousands(float64(n)/r.OpenSeconds), mib(r.ServerRSS))
+	}
+	if spec.Idle {
+		// The round's operations are the watches opened, its CPU what opening them took.
+		r.Ops, r.Seconds, r.OpsPerS = int64(spec.Watchers), r.OpenSeconds, float64(spec.Watchers)/r.OpenSeconds
+		openCPU.Fill(&r)
 	}
 
-	// 2. The steady phase, then its last events.
-	cpu := StartCPU(s.PIDs())
+	// 3. The steady phase, then its last events.
 	st := &writes{stats: NewStats()}
-	if spec.Steady > 0 {
-		st = wr.steady(ctx, label)
-	}
-	st.stats.Fill(&r, st.elapsed) // the steady writes: their rate and latency
-	r.Dist = nil
-	r.Expected = wr.deliveries(st.stats.Ops())
-	steadyEvents := func() int64 { return sum(cons, func(k *consumer) int64 { return k.steady.Load() }) }
-	if spec.Watchers > 0 {
-		waitFor(ctx, spec.Drain, func() bool { return steadyEvents() >= r.Expected })
-	}
-	cpu.Fill(&r)
-	steadyEnd := time.Since(wr.epoch)
-	if len(st.skipped) > 0 {
-		Note("  %s: skipped %d writes the store could not take in time", label, len(st.skipped))
+	var steadyEnd time.Duration
+	if !spec.Idle {
+		cpu := StartCPU(s.PIDs())
+		if spec.Steady > 0 {
+			st = wr.steady(ctx, label)
+		}
+		st.stats.Fill(&r, st.elapsed) // the steady writes: their rate and latency
+		r.Dist = nil
+		r.Expected = wr.deliveries(st.stats.Ops())
+		steadyEvents := func() int64 { return sum(cons, func(k *consumer) int64 { return k.steady.Load() }) }
+		if spec.Watchers > 0 {
+			waitFor(ctx, spec.Drain, func() bool { return steadyEvents() >= r.Expected })
+		}
+		cpu.Fill(&r)
+		steadyEnd = time.Since(wr.epoch)
+		if len(st.skipped) > 0 {
+			Note("  %s: skipped %d writes the store could not take in time", label, len(st.skipped))
+		}
 	}
 
 	// 4. The max-rate phase.
@@ -233,14 +269,17 @@ func WatchRound(ctx context.Context, s driver.Store, spec WatchSpec, round int, 
 		}
 	}
 	r.Deliveries = int64(lag.n)
-	if spec.Watchers > 0 {
+	if spec.Watchers > 0 && !spec.Idle {
 		for _, at := range st.skipped {
 			lag.addN(steadyEnd-at, uint32(wr.deliveries(1)))
 		}
 		r.LagP50, r.LagP99, r.LagMax = ms(lag.quantile(0.50)), ms(lag.quantile(0.99)), ms(lag.max)
 	}
 	if failed > 0 {
-		r.ErrorsBy = map[string]int64{"WatchEnded": int64(failed)}
+		if r.ErrorsBy == nil {
+			r.ErrorsBy = map[string]int64{}
+		}
+		r.ErrorsBy["WatchEnded"] += int64(failed)
 		r.Errors += int64(failed)
 		Note("  %s: %d watches ended by themselves: %v", label, failed, firstErr)
 	}
@@ -249,6 +288,21 @@ func WatchRound(ctx context.Context, s driver.Store, spec WatchSpec, round int, 
 	}
 	return r, nil
 }
+
+// openTimeout is open's error when some watches had not seen their first write within the
+// round's OpenTimeout.
+type openTimeout struct {
+	label           string
+	opened, watches int64
+	timeout         time.Duration
+}
+
+func (e *openTimeout) Error() string {
+	return fmt.Sprintf("%s: only %d of %d watches saw their first write within %v", e.label, e.opened, e.watches, e.timeout)
+}
+
+// mib is a byte count in MiB, rounded, for a progress line.
+func mib(b int64) string { return Thousands(float64(b) / (1 << 20)) }
 
 // open starts the watches and waits until each has seen a first write.
 func (wr *watchRound) open(ctx context.Context, label string) ([]*consumer, error) {
@@ -292,7 +346,7 @@ func (wr *watchRound) open(ctx context.Context, label string) ([]*consumer, erro
 		return cons, fmt.Errorf("%s: first write: %w", label, err)
 	}
 	if !waitFor(ctx, wr.spec.OpenTimeout, func() bool { return synced.Load() >= int64(n) }) {
-		return cons, fmt.Errorf("%s: only %d of %d watches saw their first write within %v", label, synced.Load(), n, wr.spec.OpenTimeout)
+		return cons, &openTimeout{label: label, opened: synced.Load(), watches: int64(n), timeout: wr.spec.OpenTimeout}
 	}
 	return cons, nil
 }

@@ -13,7 +13,7 @@ import (
 // watches, then the mix, whatever order the run measured them in.
 func scenarioOrder() []string {
 	return []string{"put", "update", "patch", "get", "get-serializable", "list", "list-selector",
-		"watch", "watch-selective", "mix"}
+		"watch", "watch-selective", "watch-idle", "mix"}
 }
 
 // scenarioRank places unknown scenarios after the known ones; callers break ties by name.
@@ -179,6 +179,8 @@ func caption(scenario string) string {
 		what = "watchers of one namespace, each seeing every write, while new objects are written at a fixed rate: each event's lag from its write's scheduled send, deliveries seen of those owed, server memory per watcher, then the most writes/s reached with the watchers open (0 watchers: the baseline); the ratio is kstore's max write rate ÷ etcd's."
 	case "watch-selective":
 		what = "watchers each of their own namespace, the writes spread over the namespaces (one delivery owed per write), with the same figures as watch; the ratio is kstore's max write rate ÷ etcd's, and the baseline is the watch table's."
+	case "watch-idle":
+		what = "watches of one namespace opened from the current revision on a one-member target's fresh store, each confirmed by one write they all see, then left idle: watches opened/s (from the first watch call until every watch has seen that write), the server's RSS with them open, and its growth over the RSS before them per watcher; the ratio is kstore's opened/s ÷ etcd's."
 	case "mix":
 		what = "writers creating and patching objects (etcd: a read and a compare-and-swap), watchers of their namespace and listers at once, split by operation, with the whole mix as the \"all\" row; the watch row is events delivered and their lag."
 	default:
@@ -191,6 +193,8 @@ func scenarioSection(g []pair, l Limits) string {
 	scenario := g[0].Scenario
 	var t mdTable
 	switch {
+	case scenario == "watch-idle":
+		t = idleTable(g)
 	case isWatch(scenario):
 		t = watchTable(g)
 	case scenario == "mix":
@@ -318,6 +322,27 @@ func watchTable(g []pair) mdTable {
 			side(p.K, maxRateCell), side(p.E, maxRateCell),
 			ratioCell(p.K, p.E, maxRate))
 		t.rows = append(t.rows, row)
+	}
+	return t
+}
+
+func idleTable(g []pair) mdTable {
+	t := mdTable{}
+	for _, c := range []string{"members", "watchers",
+		"kstore opened/s (s to open all)", "etcd opened/s (s to open all)",
+		"kstore RSS MiB", "etcd RSS MiB",
+		"kstore RSS per watcher KiB", "etcd RSS per watcher KiB",
+		"kstore ÷ etcd opened/s"} {
+		t.cols = append(t.cols, column{title: c})
+	}
+	t.cols = append(t.cols, column{title: "errors (kstore / etcd)", left: true})
+	for _, p := range g {
+		t.rows = append(t.rows, []string{fmt.Sprint(p.Members), fmt.Sprint(p.Watchers),
+			side(p.K, openedCell), side(p.E, openedCell),
+			side(p.K, rssTotalCell), side(p.E, rssTotalCell),
+			side(p.K, rssCell), side(p.E, rssCell),
+			ratioCell(p.K, p.E, openedRate),
+			side(p.K, errorsCell) + " / " + side(p.E, errorsCell)})
 	}
 	return t
 }
@@ -480,6 +505,34 @@ func rssCell(r *Result) string {
 	return rate(float64(r.ServerRSSPerW) / 1024)
 }
 
+// notOpened is how many of a watch-idle row's watches had not seen their first write in time.
+func notOpened(r *Result) int64 { return r.ErrorsBy["NotOpened"] }
+
+// openedRate is a watch-idle row's watches opened/s, or -1 (no ratio) when not all opened.
+func openedRate(r *Result) float64 {
+	if notOpened(r) > 0 {
+		return -1
+	}
+	return r.OpsPerS
+}
+
+func openedCell(r *Result) string {
+	if n := notOpened(r); n > 0 {
+		return fmt.Sprintf("failed: %s of %s open after %.0f s", thousands(int64(r.Watchers)-n), thousands(int64(r.Watchers)), r.OpenSeconds)
+	}
+	if r.OpsPerS <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%s (%.2f)", rate(r.OpsPerS), r.OpenSeconds)
+}
+
+func rssTotalCell(r *Result) string {
+	if r.ServerRSS == 0 {
+		return "—"
+	}
+	return rate(float64(r.ServerRSS) / (1 << 20))
+}
+
 // maxRate is the most writes/s reached with the row's watchers open; for the baseline row,
 // which opens none, that is the rate without watchers.
 func maxRate(r *Result) float64 {
@@ -566,10 +619,11 @@ func Table(results []Result) string {
 	header := []string{"scenario", "members", "clients/watchers",
 		"kstore ops/s", "p50/p99 ms", "etcd ops/s", "p50/p99 ms", "ratio"}
 	rows := [][]string{header}
-	watch := false
+	watch, idle := false, false
 	for _, p := range pairs(results) {
 		rows = append(rows, termRow(p))
-		watch = watch || isWatch(p.Scenario)
+		watch = watch || isWatch(p.Scenario) && p.Scenario != "watch-idle"
+		idle = idle || p.Scenario == "watch-idle"
 		if p.Scenario == "mix" {
 			for _, o := range mixRows(p)[1:] {
 				rows = append(rows, termOpRow(p, o))
@@ -577,8 +631,15 @@ func Table(results []Result) string {
 		}
 	}
 	out := fixedWidth(rows)
+	var notes []string
 	if watch {
-		out += "watch rows: ops/s is writes/s achieved, p50/p99 is event lag, ratio is of max write rates with the watchers open.\n"
+		notes = append(notes, "ops/s is writes/s achieved, p50/p99 is event lag, ratio is of max write rates with the watchers open")
+	}
+	if idle {
+		notes = append(notes, "watch-idle: ops/s is watches opened/s, ratio is of those")
+	}
+	if len(notes) > 0 {
+		out += "watch rows: " + strings.Join(notes, "; ") + ".\n"
 	}
 	return out
 }
@@ -588,13 +649,24 @@ func termRow(p pair) []string {
 	if p.Variant != "" {
 		name += "/" + p.Variant
 	}
-	n, lat, value := p.Clients, latencyCell, func(r *Result) float64 { return r.OpsPerS }
-	if isWatch(p.Scenario) {
+	n, ops, lat, value := p.Clients, opsCell, latencyCell, func(r *Result) float64 { return r.OpsPerS }
+	switch {
+	case p.Scenario == "watch-idle":
+		n, ops, lat, value = p.Watchers, openedTermCell, lagCell, openedRate
+	case isWatch(p.Scenario):
 		n, lat, value = p.Watchers, lagCell, maxRate
 	}
 	return []string{name, fmt.Sprint(p.Members), fmt.Sprint(n),
-		side(p.K, opsCell), side(p.K, lat), side(p.E, opsCell), side(p.E, lat),
+		side(p.K, ops), side(p.K, lat), side(p.E, ops), side(p.E, lat),
 		ratioCell(p.K, p.E, value)}
+}
+
+// openedTermCell is openedCell cut to a terminal column.
+func openedTermCell(r *Result) string {
+	if n := notOpened(r); n > 0 {
+		return fmt.Sprintf("failed (%s not open)", thousands(n))
+	}
+	return rate(r.OpsPerS)
 }
 
 func termOpRow(p pair, o opPair) []string {

@@ -72,12 +72,71 @@ func fabricatedRun() Run {
 			}
 		}
 	}
+	rs = append(rs, idleResults()...)
 	return Run{
 		Started: time.Date(2025, 3, 4, 23, 30, 0, 0, time.FixedZone("x", -2*3600)),
 		Command: "go run ./cmd/bench -all",
 		Machine: "8 CPUs, AMD EPYC, 32 GiB, go1.26",
 		Limits:  Limits{DiskSyncsPerS: 950, DiskSyncP50: 1.05, BadgerBatchedPerS: 44000, BadgerBatch: 64},
 		Results: rs,
+	}
+}
+
+// idleResults are watch-idle rows: both sides open 10,000 watches; at 100,000 etcd opens only
+// 61,234 within the timeout.
+func idleResults() []Result {
+	return []Result{
+		{Target: "kstore", Members: 1, Scenario: "watch-idle", Watchers: 10000, Ops: 10000, Seconds: 0.4, OpsPerS: 25000,
+			OpenSeconds: 0.4, ServerRSS: 300 << 20, ServerRSSPerW: 3 * 1024},
+		{Target: "etcd", Members: 1, Scenario: "watch-idle", Watchers: 10000, Ops: 10000, Seconds: 1, OpsPerS: 10000,
+			OpenSeconds: 1, ServerRSS: 500 << 20, ServerRSSPerW: 40 * 1024},
+		{Target: "kstore", Members: 1, Scenario: "watch-idle", Watchers: 100000, Ops: 100000, Seconds: 4, OpsPerS: 25000,
+			OpenSeconds: 4, ServerRSS: 900 << 20, ServerRSSPerW: 8 * 1024},
+		{Target: "etcd", Members: 1, Scenario: "watch-idle", Watchers: 100000, Ops: 61234, Seconds: 60.2, OpenSeconds: 60.2,
+			Errors: 38766, ErrorsBy: map[string]int64{"NotOpened": 38766}},
+	}
+}
+
+func TestIdleTable(t *testing.T) {
+	md := Markdown(Run{Results: idleResults()})
+	sec := section(t, md, "watch-idle")
+	for _, w := range []string{"watches opened/s", "kstore's opened/s ÷ etcd's",
+		"| members | watchers | kstore opened/s (s to open all) | etcd opened/s (s to open all) | kstore RSS MiB | etcd RSS MiB | kstore RSS per watcher KiB | etcd RSS per watcher KiB | kstore ÷ etcd opened/s | errors (kstore / etcd) |"} {
+		if !strings.Contains(sec, w) {
+			t.Errorf("watch-idle section lacks %q:\n%s", w, sec)
+		}
+	}
+	tests := []struct {
+		name, prefix string
+		want         []string
+	}{
+		{"both open", "| 1 | 10000 |", []string{"| 25,000 (0.40) | 10,000 (1.00) |", "| 300 | 500 |", "| 3.0 | 40.0 |", "| 2.50 |", "| 0 / 0 |"}},
+		{"etcd failed", "| 1 | 100000 |", []string{"| 25,000 (4.00) |", "| failed: 61,234 of 100,000 open after 60 s |",
+			"| 900 | — |", "| 8.0 | — |", "| — |", "| 0 / 38,766 NotOpened |"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := row(t, sec, tc.prefix)
+			for _, w := range tc.want {
+				if !strings.Contains(r, w) {
+					t.Errorf("row %q lacks %q", r, w)
+				}
+			}
+		})
+	}
+
+	out := Table(idleResults())
+	for _, w := range []string{"failed (38,766 not open)", "2.50",
+		"watch rows: watch-idle: ops/s is watches opened/s, ratio is of those."} {
+		if !strings.Contains(out, w) {
+			t.Errorf("Table lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "writes/s achieved") {
+		t.Errorf("Table explains fan-out watch rows it does not have:\n%s", out)
+	}
+	if plots, err := renderPlots(idleResults()); err != nil || len(plots) != 0 {
+		t.Errorf("watch-idle rows drew %d plots (%v), want none", len(plots), err)
 	}
 }
 
@@ -144,7 +203,7 @@ func TestMarkdown(t *testing.T) {
 		}
 	}
 	var order []int
-	for _, s := range []string{"put", "update", "patch", "get", "list", "watch", "mix"} {
+	for _, s := range []string{"put", "update", "patch", "get", "list", "watch", "watch-idle", "mix"} {
 		order = append(order, strings.Index(md, "**"+s+"**:"))
 	}
 	if !slices.IsSorted(order) {
@@ -166,6 +225,8 @@ func TestTable(t *testing.T) {
 		{"missing", "get", "—"},
 		{"mix op", "  mix:put", "1.50"},
 		{"watch ratio of max rates", "watch/steady", "4.00"},
+		{"watch-idle ratio of opened/s", "watch-idle", "2.50"},
+		{"watch footnote names both", "watch rows:", "writes/s achieved, p50/p99 is event lag, ratio is of max write rates with the watchers open; watch-idle: ops/s is watches opened/s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,12 +48,18 @@ type Result struct {
 
 	// Watch scenarios. Rate is the writes/s asked for in the steady phase, OpsPerS (above) the
 	// rate achieved; lag is from a write's scheduled send time to its event reaching a watcher.
+	// ServerRSS is the servers' resident memory with the watches open, ServerRSSPerW its growth
+	// over the RSS before they were opened, per watcher. In watch-idle rows, which write nothing
+	// but the watches' first write, Ops is the watches opened, Seconds the time they took
+	// (OpenSeconds) and OpsPerS watches opened per second; watches that had not seen their first
+	// write within the round's open timeout count as NotOpened errors, and OpsPerS stays 0.
 	Rate            int     `json:"rate,omitempty"`
 	LagP50          float64 `json:"lag_p50_ms,omitempty"`
 	LagP99          float64 `json:"lag_p99_ms,omitempty"`
 	LagMax          float64 `json:"lag_max_ms,omitempty"`
 	Deliveries      int64   `json:"deliveries,omitempty"`
 	Expected        int64   `json:"deliveries_expected,omitempty"`
+	ServerRSS       int64   `json:"server_rss_bytes,omitempty"`
 	ServerRSSPerW   int64   `json:"server_rss_per_watcher_bytes,omitempty"`
 	MaxWriteRate    float64 `json:"max_write_rate,omitempty"`
 	MaxWriteRateNoW float64 `json:"max_write_rate_no_watchers,omitempty"`
