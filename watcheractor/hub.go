@@ -111,8 +111,10 @@ type (
 	tooFar struct{}
 	// rewind tells a live watcher that the catalog was replaced by a snapshot: the changes up to
 	// the new applied index never came through the ring, so it reads them from the catalog's
-	// history, from where it is, and joins again.
-	rewind struct{}
+	// history, from where it is, and joins again. from is what the hub had pushed: every live
+	// watcher has seen every change up to it that concerns it, though a routed one's position may
+	// lag there (a batch that did not concern it never reached it).
+	rewind struct{ from uint64 }
 	// leave takes a watcher off the live set.
 	leave struct{}
 	// bookmark tells a live watcher that asked for bookmarks the current revision.
@@ -311,11 +313,12 @@ func (h *Hub) Receive(ctx actor.Context) {
 
 func (h *Hub) changes(ctx actor.Context, m *catalogactor.Changes) {
 	if m.Reset {
+		pushed := h.pushed
 		clear(h.ring)
 		h.ring, h.head, h.ringBytes, h.pending = h.ring[:0], 0, 0, nil
 		h.known, h.floor, h.upTo, h.pushed = true, m.Applied, m.Applied, m.Applied
 		for id, w := range h.live {
-			ctx.Send(w, rewind{})
+			ctx.Send(w, rewind{from: pushed})
 			h.unlive(id)
 		}
 		return

@@ -119,6 +119,10 @@ func (w *watcher) Receive(ctx actor.Context) {
 		w.cfg.Metrics.caughtUp()
 	case rewind:
 		if w.phase == live {
+			// From what the hub had pushed, not from a routed watcher's lagging position: the
+			// read would otherwise go back over history that concerns it not at all, or past the
+			// compacted revision into a Gone it did not earn.
+			w.pos = max(w.pos, m.from)
 			w.phase = history
 			w.cfg.Metrics.caughtUp()
 		}
