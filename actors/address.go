@@ -148,11 +148,14 @@ func isWildcard(host string) bool {
 }
 
 // lookupHost returns host's IPs: host itself when it is one, else what it resolves to.
-func lookupHost(host string) ([]net.IP, error) {
+func lookupHost(host string) ([]net.IP, error) { return lookupHostCtx(context.Background(), host) }
+
+// lookupHostCtx is lookupHost, ended early by ctx.
+func lookupHostCtx(ctx context.Context, host string) ([]net.IP, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		return []net.IP{ip}, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
 	if err != nil {

@@ -103,7 +103,9 @@ type guard struct {
 
 	// The peer-only rules and who is a peer (peer.go).
 	peerOnly atomic.Pointer[map[string]*peerRule] // copy on write, as protected; under mu
-	peers    peerCheck
+	// peerTypes are the message types only a peer may send to any actor here; copy on write.
+	peerTypes atomic.Pointer[map[protoreflect.FullName]bool]
+	peers     peerCheck
 }
 
 // protection is the policy for one protected actor id.
@@ -120,7 +122,10 @@ func newGuard(sys *actor.ActorSystem, logger *zap.Logger) *guard {
 	}
 	g.protected.Store(&map[string]*protection{})
 	g.peerOnly.Store(&map[string]*peerRule{})
+	g.peerTypes.Store(&map[protoreflect.FullName]bool{})
 	g.peers.ips.Store(&map[netip.Addr]bool{})
+	g.peers.resolved = map[string][]netip.Addr{}
+	g.peers.ctx, g.peers.cancel = context.WithCancel(context.Background())
 	return g
 }
 
@@ -244,6 +249,10 @@ type typeCheck struct {
 	name   protoreflect.FullName
 	class  typeClass
 	reason string // why every envelope of this type is refused; "" if none
+	// peerOnly: peer traffic to any actor of this system (PeerOnlyTypes), whatever the
+	// target: an actor that passes messages on (the actor cluster's store identity) must not
+	// carry a client's Raft message or membership change in.
+	peerOnly bool
 }
 
 type pidCheck struct {
@@ -276,11 +285,14 @@ func (g *guard) filterFrom(b *remote.MessageBatch, s *scratch, peer string, from
 	self := g.sys.ProcessRegistry.Address
 	protected := *g.protected.Load()
 	peerOnly := *g.peerOnly.Load()
+	peerTypes := *g.peerTypes.Load()
 	s.fromPeer = peerUnknown
 
 	s.types = s.types[:0]
 	for _, name := range b.TypeNames {
-		s.types = append(s.types, classify(protoreflect.FullName(name)))
+		t := classify(protoreflect.FullName(name))
+		t.peerOnly = peerTypes[t.name]
+		s.types = append(s.types, t)
 	}
 	s.targets = s.targets[:0]
 	for _, pid := range b.Targets {
@@ -354,7 +366,7 @@ func (g *guard) check(e *remote.MessageEnvelope, s *scratch, self string, from *
 		return reasonSerializer
 	case target.prot != nil && !allows(target.prot, t.name):
 		return reasonProtected
-	case target.peer != nil && target.peer.covers(t.name) && !g.fromPeer(s, from):
+	case (t.peerOnly || target.peer != nil && target.peer.covers(t.name)) && !g.fromPeer(s, from):
 		return reasonPeerOnly
 	}
 	switch t.class {

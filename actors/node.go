@@ -192,6 +192,10 @@ func Start(cfg Config) (*Node, error) {
 	sys.PeerOnly(cfg.Name + "/raft")
 	sys.PeerOnly(cfg.Name + "/catalog")
 	sys.PeerOnly(cfg.Name, "kstore.v1.Forwarded", "kstore.v1.Hello", "kstore.v1.HelloAck", "kstore.v1.MemberRefused", "kstore.v1.MemberRequest")
+	// And these types to any actor: the actor cluster's store identity passes kstore messages on
+	// to the node actor with the client as their sender, past the rules above.
+	sys.PeerOnlyTypes("raftpb.Message", "kstore.v1.SnapshotChunk", "kstore.v1.Forwarded", "kstore.v1.Hello",
+		"kstore.v1.HelloAck", "kstore.v1.MemberRefused", "kstore.v1.MemberRequest")
 	cfg.membersAt = sys.guard.membersAt
 	n, err := spawn(sys.ActorSystem, cfg, lock)
 	if err != nil {

@@ -48,6 +48,32 @@ func (s *System) PeerOnly(id string, types ...protoreflect.FullName) (undo func(
 	return s.guard.peerOnlyTo(id, types)
 }
 
+// PeerOnlyTypes makes messages of the given types peer traffic to every actor of the system,
+// whatever their target: from another process they are delivered only over a peer's connection.
+// It undoes itself with the returned func.
+func (s *System) PeerOnlyTypes(types ...protoreflect.FullName) (undo func()) {
+	g := s.guard
+	change := func(f func(map[protoreflect.FullName]bool)) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		m := maps.Clone(*g.peerTypes.Load())
+		f(m)
+		g.peerTypes.Store(&m)
+	}
+	change(func(m map[protoreflect.FullName]bool) {
+		for _, t := range types {
+			m[t] = true
+		}
+	})
+	return func() {
+		change(func(m map[protoreflect.FullName]bool) {
+			for _, t := range types {
+				delete(m, t)
+			}
+		})
+	}
+}
+
 func (g *guard) peerOnlyTo(id string, types []protoreflect.FullName) func() {
 	r := &peerRule{all: len(types) == 0, types: slices.Clone(types)}
 	change := func(f func(map[string]*peerRule)) {
@@ -81,6 +107,13 @@ type peerCheck struct {
 	ips atomic.Pointer[map[netip.Addr]bool]
 	gen atomic.Uint64
 	mu  sync.Mutex
+	// resolved is what each member's host name resolved to last (under mu). The lookups run on
+	// goroutines counted by wg, under ctx, which close cancels.
+	resolved map[string][]netip.Addr
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closed   atomic.Bool
 }
 
 // origin is what the guard knows of one connection, worked out once per stream.
@@ -144,9 +177,11 @@ func (g *guard) fromPeer(s *scratch, from *origin) bool {
 // by resolveTimeout; members are named by IP unless --advertise-address gives a name, and names
 // resolve from /etc/hosts or the local resolver.
 func (g *guard) membersAt(addrs map[uint64]string) {
-	gen := g.peers.gen.Add(1)
+	c := &g.peers
+	gen := c.gen.Add(1)
 	ips := map[netip.Addr]bool{}
 	var names []string
+	c.mu.Lock()
 	for _, a := range addrs {
 		host, _, err := net.SplitHostPort(a)
 		if err != nil {
@@ -154,35 +189,52 @@ func (g *guard) membersAt(addrs map[uint64]string) {
 		}
 		if ip, err := netip.ParseAddr(host); err == nil {
 			ips[ip.Unmap()] = true
-		} else {
-			names = append(names, a)
+			continue
+		}
+		names = append(names, host)
+		// Until the name resolves again, what it resolved to last: a member named by a host
+		// name must not lose its peer traffic each time the member set changes.
+		for _, ip := range c.resolved[host] {
+			ips[ip] = true
 		}
 	}
-	g.peers.store(gen, ips)
-	if len(names) == 0 {
+	c.mu.Unlock()
+	c.store(gen, ips)
+	if len(names) == 0 || c.closed.Load() {
 		return
 	}
-	// A member named by a host name: resolving it may take up to resolveTimeout, which the node
-	// actor (the caller, in its Receive) must not wait for. Its IPs join the set when they come,
-	// unless the members changed again meanwhile.
+	// Resolving may take up to resolveTimeout, which the node actor (the caller, in its Receive)
+	// must not wait for. The IPs join the set when they come, unless the members changed again
+	// meanwhile; System.Close cancels the lookups and waits for them.
+	c.wg.Add(1)
 	go func() {
+		defer c.wg.Done()
 		all := maps.Clone(ips)
-		for _, a := range names {
-			host, _, _ := net.SplitHostPort(a)
-			found, err := lookupHost(host)
+		for _, host := range names {
+			found, err := lookupMember(c.ctx, host)
 			if err != nil {
-				g.log.Warn("a member's address does not resolve: its peer traffic is refused until it does", zap.String("address", a), zap.Error(err))
+				if c.ctx.Err() == nil {
+					g.log.Warn("a member's host name does not resolve: its peer traffic is refused until it does", zap.String("host", host), zap.Error(err))
+				}
 				continue
 			}
+			var got []netip.Addr
 			for _, ip := range found {
 				if ip, ok := netip.AddrFromSlice(ip); ok {
+					got = append(got, ip.Unmap())
 					all[ip.Unmap()] = true
 				}
 			}
+			c.mu.Lock()
+			c.resolved[host] = got
+			c.mu.Unlock()
 		}
-		g.peers.store(gen, all)
+		c.store(gen, all)
 	}()
 }
+
+// lookupMember resolves a member's host name; tests replace it.
+var lookupMember = lookupHostCtx
 
 // store makes ips the members' IPs if gen is still the newest membersAt call.
 func (c *peerCheck) store(gen uint64, ips map[netip.Addr]bool) {
@@ -191,6 +243,13 @@ func (c *peerCheck) store(gen uint64, ips map[netip.Addr]bool) {
 	if c.gen.Load() == gen {
 		c.ips.Store(&ips)
 	}
+}
+
+// close cancels the name lookups in flight and waits for them.
+func (c *peerCheck) close() {
+	c.closed.Store(true)
+	c.cancel()
+	c.wg.Wait()
 }
 
 // selfIPs are the IPs of a system's addresses: the hosts of its advertised address and aliases

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -91,26 +93,57 @@ func TestGuardPeerOnlyAllocatesNothing(t *testing.T) {
 
 // TestGuardMembersByName: a member named by a host name joins the peers when the name
 // resolves, off the caller's goroutine (the node actor's Receive must not wait on a resolver);
-// its IP-named peers are there at once, and a later call wins over an earlier one's lookups.
+// its IP-named peers are there at once; a name keeps the IPs it resolved to while it resolves
+// again; a later member set wins over an earlier one's lookups still in flight; Close waits for
+// the lookups.
 func TestGuardMembersByName(t *testing.T) {
+	release := make(chan struct{})
+	lookups := make(chan string, 10)
+	defer func(old func(context.Context, string) ([]net.IP, error)) { lookupMember = old }(lookupMember)
+	lookupMember = func(ctx context.Context, host string) ([]net.IP, error) {
+		lookups <- host
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return []net.IP{net.ParseIP("10.1.1.1")}, nil
+	}
 	g := guardForTest(t, zap.NewNop())
 	has := func(ip string) bool {
 		m := g.peers.ips.Load()
 		return m != nil && (*m)[netip.MustParseAddr(ip)]
 	}
-	g.membersAt(map[uint64]string{1: "10.0.0.1:7450", 2: "localhost:7450"})
-	if !has("10.0.0.1") {
-		t.Fatal("an IP-named member is not a peer at once")
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !has("127.0.0.1") && !has("::1") {
-		if time.Now().After(deadline) {
-			t.Fatal("localhost's IPs did not join the peers within 10s")
+	waitHas := func(ip string, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for has(ip) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s a peer: %v, want %v, within 10s", ip, has(ip), want)
+			}
+			time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
 		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
 	}
+
+	g.membersAt(map[uint64]string{1: "10.0.0.1:7450", 2: "node-2.example:7450"})
+	<-lookups // blocked in the resolver: the call returned without waiting for it
+	if !has("10.0.0.1") || has("10.1.1.1") {
+		t.Fatal("want the IP-named member at once, the named one only once resolved")
+	}
+	release <- struct{}{}
+	waitHas("10.1.1.1", true)
+
+	// A change elsewhere keeps the name's IPs while it resolves again.
+	g.membersAt(map[uint64]string{1: "10.0.0.1:7450", 2: "node-2.example:7450", 3: "10.0.0.3:7450"})
+	<-lookups
+	if !has("10.1.1.1") || !has("10.0.0.3") {
+		t.Fatal("the named member lost its peer IPs while its name resolved again")
+	}
+	// The member set changes again before that lookup ends: the newer set stands.
 	g.membersAt(map[uint64]string{1: "10.0.0.1:7450"})
-	if has("127.0.0.1") || has("::1") {
-		t.Fatal("a removed member's IPs are still peers")
+	release <- struct{}{}
+	g.peers.close() // waits for the lookup
+	if has("10.1.1.1") || has("10.0.0.3") {
+		t.Fatal("an older member set's lookup replaced the newer set")
 	}
 }

@@ -206,6 +206,9 @@ func (s *System) Close() {
 	if s.leave != nil {
 		s.leave()
 	}
+	if s.guard != nil {
+		s.guard.peers.close()
+	}
 	if s.Remote != nil {
 		s.Remote.Shutdown(false)
 		for _, name := range []string{"EndpointSupervisor", "activator"} {

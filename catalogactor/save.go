@@ -38,6 +38,13 @@ func (a *Actor) saveSnapshot(ctx actor.Context, m *messages.SnapshotSaveRequest)
 			Status: &messages.Status{Reason: messages.StatusReason_UNAVAILABLE, Message: msg}})
 	}
 	switch {
+	case to.GetId() == ctx.Self().GetId():
+		// A member's catalog, named as the requester: the chunks would go over this member's
+		// peer connection into that catalog as a Raft snapshot from the leader, and abandon or
+		// restart its install. Saves go to clients only.
+		ctx.Respond(&messages.SnapshotSaveResult{NodeId: a.cfg.NodeID,
+			Status: &messages.Status{Reason: messages.StatusReason_INVALID, Message: "a snapshot save sends its chunks to the requester, which names a member's catalog: save from a client"}})
+		return
 	case a.closing:
 		refuse("the node is shutting down: save the snapshot from another member")
 		return

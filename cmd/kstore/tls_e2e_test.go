@@ -165,6 +165,14 @@ func TestNoTLSForgedRaftFromNonMember(t *testing.T) {
 	sendRaw(t, c.addrs[leader], grpc.WithTransportCredentials(insecure.NewCredentials()), batch, "127.0.0.2")
 	waitLogLine(t, c.servers[leader], "refused a remote message", `"type":"raftpb.Message"`, `"peer":"127.0.0.2:`)
 	waitLogLine(t, c.servers[leader], "refused a remote message", `"type":"kstore.v1.Hello"`, `"peer":"127.0.0.2:`)
+	// The same peer traffic to another actor, such as the actor cluster's store identity (which
+	// passes kstore messages on to the node actor), is refused by its type.
+	relayed := forgedPeerBatch(c.addrs[leader], uint64(leader+1), follower, before.Term+100)
+	relayed.Targets = []*actor.PID{actor.NewPID(c.addrs[leader], "partition-activator/relay"), actor.NewPID(c.addrs[leader], "partition-activator/relay")}
+	sendRaw(t, c.addrs[leader], grpc.WithTransportCredentials(insecure.NewCredentials()), relayed, "127.0.0.2")
+	for _, typ := range []string{"raftpb.Message", "kstore.v1.Hello"} {
+		waitLogLine(t, c.servers[leader], "refused a remote message", `"type":"`+typ+`"`, `partition-activator/relay`, `"peer":"127.0.0.2:`)
+	}
 	if after := k.status(); after.Term != before.Term || after.Leader != before.Leader {
 		t.Fatalf("after the forged heartbeat from 127.0.0.2: term %d, leader %d; want term %d, leader %d unchanged",
 			after.Term, after.Leader, before.Term, before.Leader)
