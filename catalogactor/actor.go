@@ -185,7 +185,8 @@ type Actor struct {
 
 	transfers // Raft snapshots sent and received: transfer.go
 
-	saves int // snapshot saves to clients in flight: save.go
+	saves       int                    // snapshot saves to clients in flight: save.go
+	saveCancels map[chan struct{}]bool // each in-flight save's cancel (save.go)
 }
 
 // applyJob is a batch of committed entries for the applier, and the compaction to run after it

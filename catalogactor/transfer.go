@@ -361,6 +361,9 @@ func (a *Actor) chunkWritten(ctx actor.Context, m chunkWritten) {
 	a.install = nil
 	a.swap = &pendingSwap{message: &rm, replyTo: m.job.replyTo, index: m.inst.index, seq: m.job.m.GetSeq()}
 	a.log.Info("snapshot received; replacing the catalog once it is idle", zap.Uint64("index", a.swap.index))
+	// A save's pinned read would hold the swap, and with it every read of this member, for as
+	// long as its client takes: the saves end now, and their clients save again.
+	a.cancelSaves()
 	a.maybeSwap(ctx)
 }
 
