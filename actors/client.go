@@ -255,38 +255,15 @@ func call[T interface {
 	if _, change := msg.(*messages.MemberRequest); change {
 		write = true // not sent again after a timeout: its outcome is unknown
 	}
-	n := c.attempts()
-	slice := max(time.Until(deadline)/time.Duration(n), minAttemptTimeout)
-	first := int(c.current.Load()) % n
-	backoff := firstRoundBackoff
-	var lastErr error
-	for try := 0; ; try++ {
-		if try > 0 && try%n == 0 {
-			// Every endpoint refused this round: give the cluster a moment (an election, a
-			// restart) before the next.
-			if !sleepCtx(ctx, min(backoff, time.Until(deadline))) {
-				break
-			}
-			backoff = min(2*backoff, maxRoundBackoff)
-		}
-		left := time.Until(deadline)
-		if left <= 0 || ctx.Err() != nil {
-			break
-		}
-		i := (first + try) % n
-		pid, err := c.target(i, left)
-		if err != nil {
-			lastErr = err // nothing was sent
-			continue
-		}
-		if try > 0 && !listening(pid.GetAddress(), min(left, probeTimeout)) {
+	slice := max(time.Until(deadline)/time.Duration(c.attempts()), minAttemptTimeout)
+	var result T
+	err := c.rotate(ctx, deadline, write, "request", func(pid *actor.PID, retry bool, left time.Duration) (attempt, error) {
+		if retry && !listening(pid.GetAddress(), min(left, probeTimeout)) {
 			// After a failure, an endpoint whose port refuses connections (its process died)
 			// gets nothing: protoactor would hold the request while it redials, past the
 			// deadline, and a write would end with an unknown outcome though nothing was sent.
-			lastErr = messages.Errorf(messages.StatusReason_UNAVAILABLE, "no kstore node listens at %s: nothing was sent there", pid.GetAddress())
 			c.unreached(pid)
-			c.current.CompareAndSwap(int64(i), int64((i+1)%n))
-			continue
+			return attemptFailed, messages.Errorf(messages.StatusReason_UNAVAILABLE, "no kstore node listens at %s: nothing was sent there", pid.GetAddress())
 		}
 		wait := left
 		if !write {
@@ -297,42 +274,90 @@ func call[T interface {
 			// A future bounded by the caller's deadline may time out a moment before ctx's own
 			// timer fires: the caller's deadline passed either way, not the node's time.
 			if cerr := ctxEnded(ctx); cerr != nil {
-				return zero, callEnded(cerr, pid.GetAddress(), write)
+				return attemptEnded, callEnded(cerr, pid.GetAddress(), write)
 			}
 		}
 		if err == nil {
 			r, err := Reply[T](res, nil)
-			if !messages.IsUnavailable(err) {
-				c.current.Store(int64(i))
-				return r, err
+			if messages.IsUnavailable(err) {
+				return attemptFailed, err // refused: the next call need not start here either
 			}
-			lastErr = err
-		} else {
-			lastErr = transportError(err, pid.GetAddress(), write)
-			c.unreached(pid)
-			if errors.Is(err, actor.ErrTimeout) && write {
-				c.current.CompareAndSwap(int64(i), int64((i+1)%n))
-				return zero, lastErr
-			}
+			result = r
+			return attemptServed, err
 		}
-		// Refused, reached nobody, or a read not answered in time: the next call need not start
-		// here either.
+		err = transportError(err, pid.GetAddress(), write)
+		c.unreached(pid)
+		if errors.Is(err, actor.ErrTimeout) && write {
+			return attemptFinal, err // sent and not answered: never sent again
+		}
+		return attemptFailed, err // reached nobody, or a read not answered in time
+	})
+	return result, err
+}
+
+// attempt is what one try at an endpoint came to (rotate).
+type attempt uint8
+
+const (
+	attemptServed attempt = iota // the endpoint answered: its answer is the result, and the next call starts there
+	attemptFailed                // refused, or reached nobody: the next endpoint is tried
+	attemptFinal                 // the result, though the endpoint did not serve: the next call starts past it
+	attemptEnded                 // the result, the next call starting where this one did (the caller's context ended, or the error is final for the request)
+)
+
+// rotate tries the client's endpoints with try, from the one that served last, round robin,
+// with a backoff after each full round (an election, a restart), until an attempt is served,
+// final or ended, the deadline passes or ctx ends. It keeps c.current on the endpoint that
+// served and moves it past one that failed. When every attempt failed, the last attempt's
+// error says most; it matches ctx's error too when ctx ended the retries. what names the
+// request in the error of a deadline that passed before anything was sent.
+func (c *Client) rotate(ctx context.Context, deadline time.Time, write bool, what string, try func(pid *actor.PID, retry bool, left time.Duration) (attempt, error)) error {
+	n := c.attempts()
+	first := int(c.current.Load()) % n
+	backoff := firstRoundBackoff
+	var lastErr error
+	for t := 0; ; t++ {
+		if t > 0 && t%n == 0 {
+			if !sleepCtx(ctx, min(backoff, time.Until(deadline))) {
+				break
+			}
+			backoff = min(2*backoff, maxRoundBackoff)
+		}
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			break
+		}
+		i := (first + t) % n
+		pid, err := c.target(i, left)
+		if err != nil {
+			lastErr = err // nothing was sent
+			continue
+		}
+		out, err := try(pid, t > 0, left)
+		switch out {
+		case attemptServed:
+			c.current.Store(int64(i))
+			return err
+		case attemptEnded:
+			return err
+		}
 		c.current.CompareAndSwap(int64(i), int64((i+1)%n))
+		if out == attemptFinal {
+			return err
+		}
+		lastErr = err
 	}
 	cerr := ctxEnded(ctx)
 	if lastErr != nil {
-		// Every attempt was refused or not answered (a write not answered returned above): the
-		// last attempt's error says most; it matches ctx's error too when ctx ended the retries.
 		if cerr != nil {
-			return zero, fmt.Errorf("%w: %w", exhausted(lastErr, c, write), cerr)
+			return fmt.Errorf("%w: %w", exhausted(lastErr, c, write), cerr)
 		}
-		return zero, exhausted(lastErr, c, write)
+		return exhausted(lastErr, c, write)
 	}
 	if cerr != nil {
-		return zero, callEnded(cerr, "", false)
+		return callEnded(cerr, "", false)
 	}
-	// The client's timeout passed before anything was sent.
-	return zero, messages.Errorf(messages.StatusReason_TIMEOUT, "the deadline passed before the request was sent to kstore: nothing was sent")
+	return messages.Errorf(messages.StatusReason_TIMEOUT, "the deadline passed before the %s was sent to kstore: nothing was sent", what)
 }
 
 // ctxEnded is ctx's error once it has ended, counting a deadline that has passed though ctx's

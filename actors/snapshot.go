@@ -82,50 +82,23 @@ func (c *Client) SaveSnapshotWith(ctx context.Context, w io.WriteSeeker, o SaveO
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	n := c.attempts()
-	first := int(c.current.Load()) % n
-	backoff := firstRoundBackoff
-	var lastErr error
-	for try := 0; ; try++ {
-		if try > 0 && try%n == 0 {
-			if !sleepCtx(ctx, min(backoff, time.Until(deadline))) {
-				break
-			}
-			backoff = min(2*backoff, maxRoundBackoff)
-		}
-		left := time.Until(deadline)
-		if left <= 0 || ctx.Err() != nil {
-			break
-		}
-		i := (first + try) % n
-		pid, err := c.target(i, left)
-		if err != nil {
-			lastErr = err
-			continue
-		}
+	var info SnapshotInfo
+	err := c.rotate(ctx, deadline, false, "snapshot request", func(pid *actor.PID, _ bool, left time.Duration) (attempt, error) {
 		s := c.startSave(pid, o.Consistency)
-		info, started, err := s.run(ctx, w, o, min(left, c.attemptTimeout()))
+		got, started, err := s.run(ctx, w, o, min(left, c.attemptTimeout()))
 		s.stop()
-		if err == nil || started || !retryableSave(err) {
-			if err == nil {
-				c.current.Store(int64(i))
-			}
-			return info, err
+		switch {
+		case err == nil:
+			info = got
+			return attemptServed, nil
+		case started || !retryableSave(err):
+			info = got
+			return attemptEnded, err // once chunks came, the save ends with its first error
 		}
-		lastErr = err
 		c.unreached(pid)
-		c.current.CompareAndSwap(int64(i), int64((i+1)%n))
-	}
-	if cerr := ctxEnded(ctx); cerr != nil {
-		if lastErr != nil {
-			return SnapshotInfo{}, fmt.Errorf("%w: %w", exhausted(lastErr, c, false), cerr)
-		}
-		return SnapshotInfo{}, callEnded(cerr, "", false)
-	}
-	if lastErr != nil {
-		return SnapshotInfo{}, exhausted(lastErr, c, false)
-	}
-	return SnapshotInfo{}, messages.Errorf(messages.StatusReason_TIMEOUT, "the deadline passed before the snapshot request was sent to kstore: nothing was sent")
+		return attemptFailed, err
+	})
+	return info, err
 }
 
 // retryableSave: the node took no action (refused, or never answered), so another may serve.
