@@ -44,6 +44,15 @@ func (n *Node) CheckHealth(timeout time.Duration) error {
 	if s := r.GetStatus(); s != nil && s.GetReason() != messages.StatusReason_NOT_FOUND {
 		return fmt.Errorf("a linearizable read failed: %s: %s", messages.ReasonName(s.GetReason()), s.GetMessage())
 	}
+	// As etcd's NOSPACE alarm makes its /health false: a member that refuses every write for its
+	// disk is not healthy, though it reads.
+	res, err = n.system.Root.RequestFuture(n.pid, reserveQuery{}, time.Until(deadline)).Result()
+	if err != nil {
+		return fmt.Errorf("the node actor did not answer within %v: %v", timeout, err)
+	}
+	if a, ok := res.(reserveAnswer); ok && a.err != nil {
+		return fmt.Errorf("writes are refused: %v", messages.StatusOf(a.err).GetMessage())
+	}
 	return nil
 }
 

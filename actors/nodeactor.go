@@ -27,7 +27,11 @@ type (
 	stopIntake struct{}
 	// servingQuery asks whether the node serves yet (a bool); see waitReady.
 	servingQuery struct{}
-	children     struct{ watch, catalog, raft *actor.PID }
+	// reserveQuery asks whether writes are refused for the disk reserve: the refusal's error,
+	// or nil (CheckHealth).
+	reserveQuery  struct{}
+	reserveAnswer struct{ err error }
+	children      struct{ watch, catalog, raft *actor.PID }
 )
 
 // nodeActor is the node's public face, named "kstore" by default: it admits commands (validates
@@ -179,6 +183,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.readIndexed(ctx, m)
 	case servingQuery:
 		ctx.Respond(a.serving)
+	case reserveQuery:
+		ctx.Respond(reserveAnswer{a.disk.admit(0)})
 	case *actor.Started:
 		a.disk.start(ctx.ActorSystem().Root, ctx.Self())
 		// Introduce this node to its peers before its raft speaks: they take its Raft messages

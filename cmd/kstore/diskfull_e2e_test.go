@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +42,8 @@ func TestDiskFull(t *testing.T) {
 	dir, addr := filepath.Join(mnt, "data"), freeAddr(t)
 	const reserve = "134217728" // 128 MiB
 	flags := []string{"--disk-reserve-bytes", reserve, "--badger-memtable-size", "8388608"}
-	srv := startServer(t, bin, dir, addr, flags...)
+	metricsAddr := freeAddr(t)
+	srv := startServer(t, bin, dir, addr, append(flags, "--listen-metrics", metricsAddr)...)
 	k := &cli{t: t, bin: bin, endpoints: addr}
 	k.waitLeader()
 
@@ -64,6 +67,16 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("5000 writes of 256 KiB on a 512 MiB tmpfs were never refused")
 	}
 	t.Logf("after %d objects: %s", len(acked), strings.TrimSpace(refused))
+	// /health says so, as etcd's does under its NOSPACE alarm.
+	resp, err := http.Get("http://" + metricsAddr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "reserve") {
+		t.Fatalf("/health with writes refused for the disk reserve: %d %s, want 503 naming the reserve", resp.StatusCode, body)
+	}
 
 	// Reads go on, and the node is whole.
 	for name, rv := range acked {
