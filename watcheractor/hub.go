@@ -401,7 +401,7 @@ func (h *Hub) watch(ctx actor.Context, req *messages.WatchRequest) {
 	h.cfg.Metrics.watchers(h.watchers)
 	if stream != nil {
 		h.streamOf[w.GetId()] = key
-		h.streams[key].watchers++
+		h.streams[key].watchers[w.GetId()] = w
 	}
 }
 
@@ -410,7 +410,7 @@ var watcherDispatcher = actor.NewSynchronizedDispatcher(300)
 
 type streamRef struct {
 	pid      *actor.PID
-	watchers int
+	watchers map[string]*actor.PID // by id
 }
 
 func streamKey(mux *actor.PID) string { return mux.GetAddress() + "/" + mux.GetId() }
@@ -423,7 +423,7 @@ func (h *Hub) stream(ctx actor.Context, mux *actor.PID) (*actor.PID, string) {
 	}
 	flushWait := h.cfg.FlushDelay
 	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return &stream{mux: mux, flushWait: flushWait} }))
-	h.streams[key] = &streamRef{pid: pid}
+	h.streams[key] = &streamRef{pid: pid, watchers: map[string]*actor.PID{}}
 	h.streamOf[pid.GetId()] = key
 	return pid, key
 }
@@ -439,14 +439,21 @@ func (h *Hub) terminated(ctx actor.Context, who *actor.PID) {
 	key, hasStream := h.streamOf[id]
 	delete(h.streamOf, id)
 	if s, ok := h.streams[key]; ok && s.pid.Equal(who) {
-		delete(h.streams, key) // the stream itself
+		// The stream itself, stopped with watchers: its mux is gone (the client process died,
+		// or its connection), or it failed. Its watchers do not watch their subscribers (the
+		// stream watches the mux for all of them, which spares the node a remote watch per
+		// watch), so they stop here; their Terminated comes later.
+		delete(h.streams, key)
+		for _, w := range s.watchers {
+			ctx.Stop(w)
+		}
 		return
 	}
 	h.watchers--
 	h.cfg.Metrics.watchers(h.watchers)
 	h.unlive(id)
 	if s, ok := h.streams[key]; hasStream && ok {
-		if s.watchers--; s.watchers == 0 {
+		if delete(s.watchers, id); len(s.watchers) == 0 {
 			// Behind the watchers' last deliveries in the stream's mailbox: it sends them, then
 			// stops. A new watch of the same process gets a new stream.
 			ctx.Send(s.pid, streamRelease{})

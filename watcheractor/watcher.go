@@ -77,7 +77,11 @@ func (w *watcher) Receive(ctx actor.Context) {
 	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		ctx.Watch(w.sub)
+		if w.stream == nil {
+			// Behind a stream, the stream watches the subscriber's process (its mux) for every
+			// watch of it, and the hub stops the watchers when it goes.
+			ctx.Watch(w.sub)
+		}
 		w.began = w.cfg.Metrics.startTime()
 		w.granted = w.req.GetCredits()
 		w.send(ctx, nil) // sequence 1: the subscriber learns who its watcher is
