@@ -307,8 +307,13 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case tick:
 		a.expireWaiting(ctx)
 		a.maybeGC(ctx)
-		if a.swap == nil && !a.cfg.Store.InMemory {
-			a.cfg.Metrics.tick(a.cfg.Store.Dir)
+		if a.swap == nil && !a.cfg.Store.InMemory && a.cfg.Store.Dir != "" && a.cfg.Metrics.sizeDue() {
+			m, dir := a.cfg.Metrics, a.cfg.Store.Dir
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				m.readSize(dir)
+			}()
 		}
 	case gcDone:
 		a.gcRunning, a.lastGC = false, time.Now()

@@ -3,6 +3,7 @@ package catalogactor
 import (
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,7 +33,8 @@ type Metrics struct {
 	// get a label of their own: clients choose kinds, and a client writing random ones must not
 	// grow the node's memory, or a scrape, without bound.
 	byKind map[string]map[uint32]prometheus.Counter
-	ticks  int
+	ticks  int         // the actor's ticks, counted on its goroutine
+	sizing atomic.Bool // a readSize runs
 }
 
 const (
@@ -88,17 +90,22 @@ func (m *Metrics) revisions(applied, compacted uint64) {
 	}
 }
 
-// tick reads the catalog's size every sizeEveryTicks ticks: the disk space of the files in
-// dir (its tables, value log and memtable logs), as du counts it (allocated blocks: Badger's
-// preallocated memtable files count for what they hold, not their length). A stat of a few
-// dozen files every 10 s is cheap enough for the actor's goroutine.
-func (m *Metrics) tick(dir string) {
-	if m == nil || dir == "" {
-		return
+// sizeDue counts a tick and reports whether the catalog's size is due to be read: every
+// sizeEveryTicks ticks, and not while a reading is still under way.
+func (m *Metrics) sizeDue() bool {
+	if m == nil {
+		return false
 	}
-	if m.ticks++; m.ticks%sizeEveryTicks != 1 {
-		return
-	}
+	m.ticks++
+	return m.ticks%sizeEveryTicks == 1 && m.sizing.CompareAndSwap(false, true)
+}
+
+// readSize reads the catalog's size: the disk space of the files in dir (its tables, value log
+// and memtable logs), as du counts it (allocated blocks: Badger's preallocated memtable files
+// count for what they hold, not their length). It stats the files, so it runs on a goroutine
+// of the actor's, never in its Receive: a disk that hangs must not hang the catalog's actor.
+func (m *Metrics) readSize(dir string) {
+	defer m.sizing.Store(false)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return // a swap under way; the next reading comes in 10 s

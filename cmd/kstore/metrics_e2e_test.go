@@ -153,6 +153,14 @@ func TestMetricsCountWrites(t *testing.T) {
 		t.Errorf("etcd_disk_wal_fsync_duration_seconds observed %v syncs for %d writes, want some", got, proposals)
 	}
 
+	// The catalog's size is read at the node's first tick, on a goroutine of the catalog's.
+	for deadline := time.Now().Add(10 * time.Second); metricValue(scrape(t, maddr), "kstore_catalog_size_bytes") <= 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("kstore_catalog_size_bytes still 0 after 10s")
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
+
 	k.ok("", "get", "Pod.v1/p0", "-n", "metrics")
 	if got := metricValue(scrape(t, maddr), "kstore_request_duration_seconds", "type", "get") - metricValue(after, "kstore_request_duration_seconds", "type", "get"); got < 1 {
 		t.Errorf("a get moved kstore_request_duration_seconds{type=get} by %v, want at least 1", got)
