@@ -1,6 +1,8 @@
 package watcheractor
 
 import (
+	"sync"
+
 	"github.com/kstore/kstore/catalogactor"
 	"github.com/kstore/kstore/catalogactor/object"
 	"github.com/kstore/kstore/catalogactor/selector"
@@ -101,9 +103,10 @@ func (f *filter) route() route {
 }
 
 // routes returns the routes of the watchers a change may concern, beside the broad ones: of
-// its type and its name, its namespace, and its node before and after (a Pod bound to a node,
-// or moved off it, concerns the watchers of both). n of them are set.
-func (c *change) routes() (rs [4]route, n int) {
+// its type and its name, its namespace, and, when byNode (some watcher is routed by node), its
+// node before and after (a Pod bound to a node, or moved off it, concerns the watchers of both).
+// n of them are set.
+func (c *change) routes(byNode bool) (rs [4]route, n int) {
 	k := c.Key
 	base := route{group: k.GetGroup(), version: k.GetVersion(), kind: k.GetKind()}
 	add := func(by routeBy, v string) {
@@ -114,9 +117,12 @@ func (c *change) routes() (rs [4]route, n int) {
 	}
 	add(byName, k.GetName())
 	add(byNamespace, k.GetNamespace())
-	add(byNodeName, c.nodeName)
-	if c.prevNodeName != c.nodeName {
-		add(byNodeName, c.prevNodeName)
+	if byNode {
+		s := c.selected()
+		add(byNodeName, s.nodeName)
+		if s.prevNodeName != s.nodeName {
+			add(byNodeName, s.prevNodeName)
+		}
 	}
 	return rs, n
 }
@@ -130,35 +136,44 @@ func (f *filter) selects(k *messages.ResourceKey, labels map[string]string, node
 	return !f.fields.ObjectTerms() || f.fields.Matches(selector.Fields{Name: k.GetName(), Namespace: k.GetNamespace(), NodeName: nodeName})
 }
 
-// change is a catalog change prepared once for every watcher: labels and spec.nodeName
-// decoded, and the event a watcher that selects by key only sends, shared by all of them (never
-// modified after).
+// change is a catalog change prepared once for every watcher: the event a watcher that selects
+// by key only sends, shared by all of them, and what a selection on the object's body tests,
+// decoded on first use (most changes concern no such selection, and the decode is a JSON parse
+// of the object and its previous version). Shared between the hub and watcher actors, so nothing
+// in it changes after prepare but the once-decoded selection.
 type change struct {
 	catalogactor.Change
-	labels, prevLabels     map[string]string
-	nodeName, prevNodeName string
-	event                  *messages.WatchEvent
+	event *messages.WatchEvent
+	once  sync.Once
+	sel   selection
 }
 
-func prepare(ch catalogactor.Change) *change { return prepareFor(ch, true) }
+// selection is what a watch's label and field selectors test in a change's object before and
+// after it.
+type selection struct {
+	labels, prevLabels     map[string]string
+	nodeName, prevNodeName string
+}
 
-// prepareFor prepares a change, decoding the object's labels and spec.nodeName only when a
-// selection needs them (byObject).
-func prepareFor(ch catalogactor.Change, byObject bool) *change {
-	c := &change{Change: ch}
-	c.event = &messages.WatchEvent{Type: eventTypes[ch.Type], Object: ch.Object, Key: ch.Key, ResourceVersion: ch.ResourceVersion}
-	if !byObject {
-		return c
-	}
-	if ch.Object != nil {
-		c.labels, c.nodeName = selectedOf(ch.Object)
-	}
-	if ch.Type == catalogactor.Deleted {
-		c.prevLabels, c.prevNodeName = c.labels, c.nodeName
-	} else if ch.Prev != nil {
-		c.prevLabels, c.prevNodeName = selectedOf(ch.Prev)
-	}
-	return c
+func prepare(ch catalogactor.Change) *change {
+	return &change{Change: ch, event: &messages.WatchEvent{Type: eventTypes[ch.Type], Object: ch.Object, Key: ch.Key, ResourceVersion: ch.ResourceVersion}}
+}
+
+// selected decodes the labels and spec.nodeName of the object and its previous version, once;
+// safe for concurrent use.
+func (c *change) selected() *selection {
+	c.once.Do(func() {
+		s := &c.sel
+		if c.Object != nil {
+			s.labels, s.nodeName = selectedOf(c.Object)
+		}
+		if c.Type == catalogactor.Deleted {
+			s.prevLabels, s.prevNodeName = s.labels, s.nodeName
+		} else if c.Prev != nil {
+			s.prevLabels, s.prevNodeName = selectedOf(c.Prev)
+		}
+	})
+	return &c.sel
 }
 
 // selectedOf decodes what a selection may test in an object's body.
@@ -187,17 +202,18 @@ func (f *filter) event(c *change) *messages.WatchEvent {
 	if !f.byObject {
 		return c.event
 	}
+	s := c.selected()
 	switch c.Type {
 	case catalogactor.Added:
-		if f.selects(c.Key, c.labels, c.nodeName) {
+		if f.selects(c.Key, s.labels, s.nodeName) {
 			return c.event
 		}
 	case catalogactor.Deleted:
-		if f.selects(c.Key, c.prevLabels, c.prevNodeName) {
+		if f.selects(c.Key, s.prevLabels, s.prevNodeName) {
 			return c.event
 		}
 	case catalogactor.Modified:
-		was, is := f.selects(c.Key, c.prevLabels, c.prevNodeName), f.selects(c.Key, c.labels, c.nodeName)
+		was, is := f.selects(c.Key, s.prevLabels, s.prevNodeName), f.selects(c.Key, s.labels, s.nodeName)
 		switch {
 		case was && is:
 			return c.event

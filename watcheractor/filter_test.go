@@ -50,8 +50,7 @@ func TestFilterByNodeName(t *testing.T) {
 			}
 			ch := tt.change
 			ch.Key, ch.ResourceVersion = key, 7
-			// prepare (the hub's) and prepareFor with the watcher's own need (catch-up) agree.
-			for _, c := range []*change{prepare(ch), prepareFor(ch, f.byObject)} {
+			for _, c := range []*change{prepare(ch)} {
 				ev := f.event(c)
 				switch {
 				case tt.want == none && ev != nil:

@@ -150,6 +150,7 @@ type Hub struct {
 	broad   map[string]*actor.PID
 	routed  map[route]map[string]*actor.PID
 	routeOf map[string]route
+	byNode  int                 // of the routed watchers, those routed by spec.nodeName
 	pushTo  map[string]struct{} // scratch of one flush: the routed watchers pushed to
 	// The live watchers that asked for bookmarks, grouped by interval: a tick costs one check per
 	// interval in use (at most one per second of the allowed range), not one per watcher.
@@ -494,6 +495,9 @@ func (h *Hub) join(ctx actor.Context, m join) {
 		}
 		set[id] = w
 		h.routeOf[id] = m.route
+		if m.route.by == byNodeName {
+			h.byNode++
+		}
 	}
 	if m.bookmarkEvery > 0 {
 		h.bookmark(id, w, m.bookmarkEvery)
@@ -506,6 +510,9 @@ func (h *Hub) unlive(id string) {
 	delete(h.broad, id)
 	if r, ok := h.routeOf[id]; ok {
 		delete(h.routeOf, id)
+		if r.by == byNodeName {
+			h.byNode--
+		}
 		if set := h.routed[r]; set != nil {
 			if delete(set, id); len(set) == 0 {
 				delete(h.routed, r)
@@ -525,7 +532,8 @@ func (h *Hub) pushOut(ctx actor.Context, p *push) {
 	}
 	clear(h.pushTo)
 	for _, c := range p.changes {
-		rs, n := c.routes()
+		// Routing by node decodes the object; only when some watcher needs it.
+		rs, n := c.routes(h.byNode > 0)
 		for _, r := range rs[:n] {
 			for id, pid := range h.routed[r] {
 				if _, done := h.pushTo[id]; !done {

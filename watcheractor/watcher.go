@@ -102,7 +102,7 @@ func (w *watcher) Receive(ctx actor.Context) {
 		w.initRV = m.RV
 		for i, k := range m.Keys {
 			w.initAfter = k
-			c := prepareFor(catalogactor.Change{Type: catalogactor.Added, Key: k, Object: m.Objects[i], ResourceVersion: m.RV}, w.f.byObject)
+			c := prepare(catalogactor.Change{Type: catalogactor.Added, Key: k, Object: m.Objects[i], ResourceVersion: m.RV})
 			if ev := w.f.event(c); ev != nil {
 				w.add(ev)
 			}
@@ -138,7 +138,7 @@ func (w *watcher) Receive(ctx actor.Context) {
 		}
 		all := true
 		for i, ch := range m.Changes {
-			w.take(prepareFor(ch, w.f.byObject))
+			w.take(prepare(ch))
 			if w.bufBytes > w.cfg.MaxBufferBytes && i+1 < len(m.Changes) {
 				all = false // the rest is read again from pos once the buffer drains
 				break
