@@ -169,7 +169,10 @@ type Actor struct {
 	applyDone chan applyResult // from the applier; its capacity is the one job in flight
 	applying  bool
 	queue     []*raftactor.Committed // batches that arrived while one was applied; raft bounds them
-	closing   bool                   // Stopping began: no new apply, sync or GC
+	// queueTaken is how many of queue[0]'s entries a job took already: a batch may be applied
+	// in several jobs (maxJobEntries), and a message is never changed once sent.
+	queueTaken int
+	closing    bool // Stopping began: no new apply, sync or GC
 
 	jobs        chan readJob   // to the readers; its capacity is MaxQueuedReads
 	activeReads map[uint64]int // timestamps of reads in flight, which compaction must not pass
@@ -479,12 +482,16 @@ func (a *Actor) shutdown(ctx actor.Context) {
 			a.log.Error("sync the catalog at stop", zap.Error(err))
 		}
 	}
-	for _, m := range a.queue {
-		for _, pid := range m.ReplyTo {
-			reply(ctx, pid, notApplied())
+	for i, m := range a.queue {
+		taken := 0
+		if i == 0 {
+			taken = a.queueTaken // answered by the jobs that took them
+		}
+		for _, e := range m.Entries[taken:] {
+			reply(ctx, m.ReplyTo[e.GetIndex()], notApplied())
 		}
 	}
-	a.queue = nil
+	a.queue, a.queueTaken = nil, 0
 }
 
 // notApplied answers the callers of committed entries the node stops without applying.
@@ -493,24 +500,49 @@ func notApplied() *messages.CommandResult {
 		Message: "the write was committed, but the node stopped before applying it: it takes effect when the node restarts; read the object then"}}
 }
 
-// startApply hands the queued batches to the applier as one job, with the compaction that the
-// applied index will allow once they are applied.
+// maxJobEntries and maxJobBytes bound an apply job. Its callers hear back when all of it is
+// applied, so one job of everything queued (hundreds of entries after a burst) keeps the first
+// caller waiting for the last one's work, and under a closed loop of clients the next writes all
+// come back at once, in waves the raft actor and the catalog take in turn, each idle while the
+// other works. Jobs of a few dozen entries pipeline: their replies go out while the next applies.
+const (
+	maxJobEntries = 64
+	maxJobBytes   = 4 << 20
+)
+
+// startApply hands the oldest queued entries to the applier as one job of at most maxJobEntries
+// (or maxJobBytes, or one entry), with the compaction that the applied index will allow once
+// they are applied.
 func (a *Actor) startApply() {
 	if a.applying || a.closing || a.swap != nil || len(a.queue) == 0 || a.applyJobs == nil {
 		return
 	}
 	j := applyJob{}
-	for _, m := range a.queue {
-		j.entries = append(j.entries, m.Entries...)
-		for idx, pid := range m.ReplyTo {
-			if j.replyTo == nil {
-				j.replyTo = make(map[uint64]*actor.PID, len(m.ReplyTo))
+	bytes := 0
+	for len(a.queue) > 0 && len(j.entries) < maxJobEntries && bytes < maxJobBytes {
+		m := a.queue[0]
+		for _, e := range m.Entries[a.queueTaken:] {
+			if len(j.entries) >= maxJobEntries || bytes >= maxJobBytes {
+				break
 			}
-			j.replyTo[idx] = pid
+			j.entries = append(j.entries, e)
+			bytes += len(e.GetData())
+			a.queueTaken++
+			if pid, ok := m.ReplyTo[e.GetIndex()]; ok {
+				if j.replyTo == nil {
+					j.replyTo = make(map[uint64]*actor.PID, min(len(m.ReplyTo), maxJobEntries))
+				}
+				j.replyTo[e.GetIndex()] = pid
+			}
+		}
+		if a.queueTaken == len(m.Entries) {
+			a.queue[0], a.queueTaken = nil, 0
+			a.queue = a.queue[1:]
 		}
 	}
-	clear(a.queue)
-	a.queue = a.queue[:0]
+	if len(a.queue) == 0 {
+		a.queue = nil // let the backing array go
+	}
 	next := a.applied
 	if len(j.entries) > 0 {
 		next = max(next, j.entries[len(j.entries)-1].GetIndex())

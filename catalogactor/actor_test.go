@@ -371,8 +371,9 @@ func TestActorBoundsWaitingReads(t *testing.T) {
 }
 
 // TestReadsDoNotWaitForAnApply: a get sent while a long batch is being applied is answered
-// from the last applied state before the batch is done. (Outside a synctest bubble: the point is
-// what happens while the applier is busy, which synctest.Wait would wait out.)
+// from the last applied state before the batch is done, and the batch is applied in jobs of
+// maxJobEntries, each told to raft as it is done. (Outside a synctest bubble: the point is what
+// happens while the applier is busy, which synctest.Wait would wait out.)
 func TestReadsDoNotWaitForAnApply(t *testing.T) {
 	h := startCatalog(t, Config{})
 	defer h.stop()
@@ -382,22 +383,31 @@ func TestReadsDoNotWaitForAnApply(t *testing.T) {
 	// About 100 MB of puts: hundreds of milliseconds of applying.
 	pad := `{"s":"` + strings.Repeat("x", 50<<10) + `"}`
 	var batch []*raftpb.Entry
+	var last *messages.ResourceKey
 	for i := range 2000 {
-		k := podKey("default", "big-"+strconv.Itoa(i))
-		batch = append(batch, entry(t, uint64(3+i), putCmd(k, podValue("default", k.GetName(), "", pad))))
+		last = podKey("default", "big-"+strconv.Itoa(i))
+		batch = append(batch, entry(t, uint64(3+i), putCmd(last, podValue("default", last.GetName(), "", pad))))
 	}
 	applied := await(h.sys.Root.RequestFuture(h.pid, &raftactor.Committed{Entries: batch}, replyTimeout))
-	got := h.get(a, 0)
-	select {
-	case <-applied.done:
-		t.Fatalf("the get was answered only after the batch was applied")
-	default:
-	}
-	if got.GetResourceVersion() != 2 {
+	if got := h.get(a, 0); got.GetResourceVersion() != 2 {
 		t.Fatalf("get during the apply: %v, want a at resourceVersion 2", got)
 	}
+	if got := h.get(last, 0); !messages.IsNotFound(got.GetStatus().Err()) {
+		t.Fatalf("the get was answered only after the batch was applied: %v", got)
+	}
 	<-applied.done
-	if res, ok := applied.res.(*raftactor.Applied); !ok || res.Index != 2002 {
-		t.Fatalf("the batch: %v %v, want Applied at 2002", applied.res, applied.err)
+	if res, ok := applied.res.(*raftactor.Applied); !ok || res.Index != 2+maxJobEntries {
+		t.Fatalf("the batch's first job: %v %v, want Applied at %d", applied.res, applied.err, 2+maxJobEntries)
+	}
+	// The rest applies in later jobs: a read at 2002 waits for them (under -race, longer than
+	// one read may wait).
+	for deadline := time.Now().Add(time.Minute); ; {
+		got := h.get(last, 2002)
+		if !messages.IsTimeout(got.GetStatus().Err()) || time.Now().After(deadline) {
+			if rv := rvOf(t, got); rv != "2002" {
+				t.Errorf("the batch's last object after it applied: resourceVersion %s, want 2002", rv)
+			}
+			break
+		}
 	}
 }
