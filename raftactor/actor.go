@@ -531,12 +531,52 @@ func (a *Actor) pump(ctx actor.Context) {
 			a.release(ctx)
 		}
 		if needsPersist(rd) {
+			rd.Messages = a.sendAppends(ctx, rd)
 			a.pending = &rd
 			a.jobs <- walJob{ready: &rd} // never blocks: one Ready and one compaction at most
 			return
 		}
 		a.finish(ctx, rd)
 	}
+}
+
+// sendAppends sends at once what of rd may go before rd is persisted (appendsFirst) and
+// returns the messages that wait for it.
+func (a *Actor) sendAppends(ctx actor.Context, rd raft.Ready) (wait []*raftpb.Message) {
+	if len(rd.Messages) == 0 {
+		return nil
+	}
+	on, _, _ := a.n.storage.InitialState() // the HardState last persisted
+	now, wait := appendsFirst(rd, a.n.rn.BasicStatus().RaftState == raft.StateLeader, on)
+	for _, m := range now {
+		a.send(ctx, m)
+	}
+	return wait
+}
+
+// appendsFirst splits rd's messages into those a leader sends before rd is persisted, its
+// appends and heartbeats, and those that wait for the fsync: the leader then writes its log in
+// parallel with the followers writing theirs (Raft thesis 10.2.1; raft's doc.go, step 2, and
+// etcd's server do this), and an entry commits once a quorum holds it on disk, the leader's own
+// disk or not. Only while the latest HardState is on disk already (on): rd's term and vote are
+// those persisted (a commit index alone may run ahead of the disk, as it does in every append),
+// and every earlier Ready was persisted before rd was taken. Responses, which speak for this
+// node's disk, snapshots, and every message of a node not leading wait.
+func appendsFirst(rd raft.Ready, leader bool, on *raftpb.HardState) (now, wait []*raftpb.Message) {
+	if !leader {
+		return nil, rd.Messages
+	}
+	if hs := rd.HardState; !raft.IsEmptyHardState(hs) && (hs.GetTerm() != on.GetTerm() || hs.GetVote() != on.GetVote()) {
+		return nil, rd.Messages
+	}
+	for _, m := range rd.Messages {
+		if t := m.GetType(); t == raftpb.MessageType_MsgApp || t == raftpb.MessageType_MsgHeartbeat {
+			now = append(now, m)
+		} else {
+			wait = append(wait, m)
+		}
+	}
+	return now, wait
 }
 
 // release hands the held batches to the catalog while its backlog has room.
@@ -623,12 +663,7 @@ func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
 			a.sendSnapshot(ctx, m)
 			continue
 		}
-		if pid, ok := a.pids[m.GetTo()]; ok {
-			if a.cfg.Metrics != nil && m.GetType() == raftpb.MessageType_MsgHeartbeat {
-				a.cfg.Metrics.heartbeatSent(m.GetTo(), time.Now(), time.Duration(a.cfg.ElectionTicks)*a.cfg.TickInterval)
-			}
-			ctx.Send(pid, m)
-		}
+		a.send(ctx, m)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		a.reportMembers(ctx, false) // the snapshot's configuration replaced the log's
@@ -636,6 +671,16 @@ func (a *Actor) finish(ctx actor.Context, rd raft.Ready) {
 	if rd.SoftState != nil {
 		a.log.Info("raft state", zap.Uint64("leader", rd.SoftState.Lead),
 			zap.Stringer("role", rd.SoftState.RaftState), zap.Uint64("term", a.n.rn.BasicStatus().GetTerm()))
+	}
+}
+
+// send sends a raft message to its member, if the node knows where that is.
+func (a *Actor) send(ctx actor.Context, m *raftpb.Message) {
+	if pid, ok := a.pids[m.GetTo()]; ok {
+		if a.cfg.Metrics != nil && m.GetType() == raftpb.MessageType_MsgHeartbeat {
+			a.cfg.Metrics.heartbeatSent(m.GetTo(), time.Now(), time.Duration(a.cfg.ElectionTicks)*a.cfg.TickInterval)
+		}
+		ctx.Send(pid, m)
 	}
 }
 

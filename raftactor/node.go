@@ -233,8 +233,8 @@ func needsPersist(rd raft.Ready) bool {
 }
 
 // persist makes rd's snapshot, HardState and entries durable: fsynced when rd.MustSync. It
-// must return before any of rd.Messages is sent: a vote or an append acknowledged and then
-// forgotten in a crash breaks Raft's safety.
+// must return before any of rd.Messages is sent (a leader's appends aside: Actor.sendAppends):
+// a vote or an append acknowledged and then forgotten in a crash breaks Raft's safety.
 func persist(w *wal.WAL, rd raft.Ready) error {
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := w.SaveSnapshot(rd.Snapshot.GetMetadata()); err != nil {

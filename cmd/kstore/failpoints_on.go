@@ -13,6 +13,8 @@ package main
 //	                        (io.ErrShortWrite); every later write fails with EIO
 //	wal-enospc:N            the N-th write to the Raft log and every later one fails with
 //	                        ENOSPC, writing nothing
+//	wal-fsync-delay:D       every fsync or fdatasync of the Raft log waits D (a duration,
+//	                        2ms) first: a slow disk, as a networked volume's, for benchmarks
 //	catalog-commit-error:N  the N-th commit of the catalog to Badger (applied entries, or a
 //	                        compaction) and every later one fails with EIO, committing nothing
 //	stale-reads             linearizable gets and lists are served from the member's applied
@@ -29,6 +31,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/kstore/kstore/actors"
 )
@@ -39,7 +42,7 @@ func init() {
 	actors.ArmFailpoints(func() (*actors.Faults, error) { return parseFailpoints(os.Getenv(failpointsEnv)) })
 }
 
-const failpointsUsage = "use a comma-separated list of wal-fsync-error:N, wal-short-write:N, wal-enospc:N, catalog-commit-error:N (N >= 1, the call that fails first) and stale-reads"
+const failpointsUsage = "use a comma-separated list of wal-fsync-error:N, wal-short-write:N, wal-enospc:N, catalog-commit-error:N (N >= 1, the call that fails first), wal-fsync-delay:D (a duration) and stale-reads"
 
 // parseFailpoints reads $KSTORE_FAILPOINTS; nil when it names none.
 func parseFailpoints(s string) (*actors.Faults, error) {
@@ -65,6 +68,15 @@ func parseFailpoints(s string) (*actors.Faults, error) {
 			armed = append(armed, entry)
 			continue
 		}
+		if name == "wal-fsync-delay" {
+			d, err := time.ParseDuration(arg)
+			if !hasArg || err != nil || d <= 0 {
+				return nil, fmt.Errorf("%s=%q: %q needs a duration above 0 (wal-fsync-delay:2ms): %s", failpointsEnv, s, entry, failpointsUsage)
+			}
+			w.delay = d
+			armed = append(armed, entry)
+			continue
+		}
 		var at *int64
 		switch name {
 		case "wal-fsync-error":
@@ -85,7 +97,7 @@ func parseFailpoints(s string) (*actors.Faults, error) {
 		*at = n
 		armed = append(armed, entry)
 	}
-	if w.fsyncAt > 0 || w.shortAt > 0 || w.enospcAt > 0 {
+	if w.fsyncAt > 0 || w.shortAt > 0 || w.enospcAt > 0 || w.delay > 0 {
 		f.WAL = w
 	}
 	if c.at > 0 {
@@ -98,6 +110,7 @@ func parseFailpoints(s string) (*actors.Faults, error) {
 // walFaults fails the Raft log's writes and syncs from the counts its fields give (0: never).
 type walFaults struct {
 	fsyncAt, shortAt, enospcAt int64
+	delay                      time.Duration // before every sync
 	syncs, writes              atomic.Int64
 }
 
@@ -115,6 +128,9 @@ func (f *walFaults) Write(_ string, n int) (int, error) {
 }
 
 func (f *walFaults) Sync(string) error {
+	if f.delay > 0 {
+		time.Sleep(f.delay) // a slow disk: the WAL's worker goroutine waits, as in a real fsync
+	}
 	if i := f.syncs.Add(1); f.fsyncAt > 0 && i >= f.fsyncAt {
 		return fmt.Errorf("%w (failpoint wal-fsync-error:%d, sync %d)", syscall.EIO, f.fsyncAt, i)
 	}
