@@ -50,17 +50,15 @@ func TestFilterByNodeName(t *testing.T) {
 			}
 			ch := tt.change
 			ch.Key, ch.ResourceVersion = key, 7
-			for _, c := range []*change{prepare(ch)} {
-				ev := f.event(c)
-				switch {
-				case tt.want == none && ev != nil:
-					t.Fatalf("got %v, want no event", ev.GetType())
-				case tt.want == none:
-				case ev == nil:
-					t.Fatalf("no event, want %v", tt.want)
-				case ev.GetType() != tt.want || string(ev.GetObject()) != string(tt.wantObject) || ev.GetResourceVersion() != 7:
-					t.Fatalf("got %v %s at %d, want %v %s at 7", ev.GetType(), ev.GetObject(), ev.GetResourceVersion(), tt.want, tt.wantObject)
-				}
+			ev := f.event(prepare(ch))
+			switch {
+			case tt.want == none && ev != nil:
+				t.Fatalf("got %v, want no event", ev.GetType())
+			case tt.want == none:
+			case ev == nil:
+				t.Fatalf("no event, want %v", tt.want)
+			case ev.GetType() != tt.want || string(ev.GetObject()) != string(tt.wantObject) || ev.GetResourceVersion() != 7:
+				t.Fatalf("got %v %s at %d, want %v %s at 7", ev.GetType(), ev.GetObject(), ev.GetResourceVersion(), tt.want, tt.wantObject)
 			}
 		})
 	}
