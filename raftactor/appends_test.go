@@ -68,6 +68,16 @@ func TestAppendsFirst(t *testing.T) {
 	if len(rd.Entries) != 1 || len(now) != 2 || len(wait) != 0 {
 		t.Errorf("leader's Ready with %d entries: %v first, %v waiting; want the appends to 2 and 3 first", len(rd.Entries), types(now), types(wait))
 	}
+	var to []uint64
+	for _, m := range now {
+		if m.GetType() != raftpb.MessageType_MsgApp || len(m.GetEntries()) != 1 || string(m.GetEntries()[0].GetData()) != "x" {
+			t.Errorf("sent first to %d: %v with %d entries, want a MsgApp of the proposal", m.GetTo(), m.GetType(), len(m.GetEntries()))
+		}
+		to = append(to, m.GetTo())
+	}
+	if slices.Sort(to); !slices.Equal(to, []uint64{2, 3}) {
+		t.Errorf("appends sent first to %v, want [2 3]", to)
+	}
 }
 
 func types(ms []*raftpb.Message) []string {
