@@ -269,7 +269,7 @@ func call[T interface {
 		if !write {
 			wait = min(left, slice)
 		}
-		res, err := await(ctx, c.root, c.root.RequestFuture(pid, msg, wait))
+		res, err := request(ctx, c.root, pid, msg, wait)
 		if err == errCancelled || errors.Is(err, actor.ErrTimeout) {
 			// A future bounded by the caller's deadline may time out a moment before ctx's own
 			// timer fires: the caller's deadline passed either way, not the node's time.
@@ -398,35 +398,8 @@ func callEnded(cerr error, at string, write bool) error {
 	return fmt.Errorf("%w: %w", e, cerr)
 }
 
-// errCancelled is await's error when the caller's context ended first.
+// errCancelled is request's error when the caller's context ended first.
 var errCancelled = errors.New("actors: cancelled")
-
-// await waits for f's reply or for ctx to end, whichever comes first. A context that cannot end
-// costs nothing; one that can costs a goroutine that lives until the future completes: when ctx
-// ends first, await completes the future itself (a future takes the first message sent to it
-// as its result), so the goroutine ends with the call.
-func await(ctx context.Context, root *actor.RootContext, f *actor.Future) (any, error) {
-	if ctx.Done() == nil {
-		return f.Result()
-	}
-	type reply struct {
-		res any
-		err error
-	}
-	ch := make(chan reply, 1)
-	go func() {
-		res, err := f.Result()
-		ch <- reply{res, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.res, r.err
-	case <-ctx.Done():
-		root.Send(f.PID(), errCancelled)
-		<-ch
-		return nil, errCancelled
-	}
-}
 
 // probeTimeout bounds the TCP connect that checks, before a retry, that an endpoint listens.
 const probeTimeout = 500 * time.Millisecond
