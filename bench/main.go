@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +58,18 @@ func main() {
 		}
 		return
 	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: --cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	run, err := execute(ctx, cfg, os.Stdout)
@@ -67,6 +80,7 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile() // os.Exit runs no deferred call
 		os.Exit(1)
 	}
 }
@@ -103,33 +117,34 @@ func rerender(cfg *config) error {
 
 // config is what the flags ask for.
 type config struct {
-	suite     string
-	targets   []driver.Target
-	scenarios []string
-	clients   []int
-	watchers  []int
-	watchers3 []int // the watch scenario's counts on three members (empty: watchers)
-	idle      int   // watch-idle's watchers
-	conns     int
-	size      int
-	watchSize int
-	keys      int
-	duration  time.Duration
-	total     int64
-	rate      float64
-	watchRate int
-	steady    time.Duration
-	maxPhase  time.Duration
-	drain     time.Duration
-	mixTime   time.Duration
-	limitsDur time.Duration
-	fresh     bool // a fresh store for each watch round
-	out       string
-	kstore    string
-	serveArgs []string
-	readme    string
-	render    string
-	command   string
+	suite      string
+	targets    []driver.Target
+	scenarios  []string
+	clients    []int
+	watchers   []int
+	watchers3  []int  // the watch scenario's counts on three members (empty: watchers)
+	idle       int    // watch-idle's watchers
+	cpuProfile string // where the loader's CPU profile goes ("": none)
+	conns      int
+	size       int
+	watchSize  int
+	keys       int
+	duration   time.Duration
+	total      int64
+	rate       float64
+	watchRate  int
+	steady     time.Duration
+	maxPhase   time.Duration
+	drain      time.Duration
+	mixTime    time.Duration
+	limitsDur  time.Duration
+	fresh      bool // a fresh store for each watch round
+	out        string
+	kstore     string
+	serveArgs  []string
+	readme     string
+	render     string
+	command    string
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -158,6 +173,7 @@ func parseFlags(args []string) (*config, error) {
 	kstore := fs.String("kstore", "", "the kstore binary (default: built from the repository this harness sits in)")
 	serveArgs := fs.String("serve-args", "", "more arguments for kstore serve, space-separated (e.g. --pprof-listen 127.0.0.1:6060 for a profile of a one-member run)")
 	render := fs.String("render", "", "measure nothing: read a run's results.json and write its tables and plots again (to --out, and --readme)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the loader (this process, which drives both systems) to this file")
 	readme := fs.String("readme", "", "replace the text between <!-- bench:begin --> and <!-- bench:end --> in this file with the run's tables")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: bench [flags]\n\nRuns kstore and etcd side by side on this machine; see the package doc (go doc .) for what each scenario does.\n\n")
@@ -168,7 +184,7 @@ func parseFlags(args []string) (*config, error) {
 	}
 	cfg := &config{suite: *suite, idle: *idle, conns: *conns, size: *size, watchSize: *watchSize, keys: *keys, duration: *duration, total: *total,
 		rate: *rate, watchRate: *watchRate, steady: *steady, maxPhase: *maxPhase, drain: *drain, mixTime: *mixTime,
-		limitsDur: *limitsDur, fresh: *fresh, out: *out, render: *render, kstore: *kstore, serveArgs: strings.Fields(*serveArgs), readme: *readme,
+		limitsDur: *limitsDur, fresh: *fresh, out: *out, render: *render, kstore: *kstore, serveArgs: strings.Fields(*serveArgs), readme: *readme, cpuProfile: *cpuProfile,
 		command: "bench " + strings.Join(args, " ")}
 	var err error
 	if cfg.targets, err = driver.ParseTargets(*targets); err != nil {
