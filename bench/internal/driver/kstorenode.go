@@ -3,9 +3,12 @@ package driver
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -56,7 +59,7 @@ func StartNodes(bin, parent string, n int, args []string, env ...string) ([]*Nod
 		if n > 1 {
 			a = append(a, "--node-id", fmt.Sprint(i+1), "--initial-cluster", strings.Join(initial, ","))
 		}
-		cmd := exec.Command(bin, append(a, args...)...)
+		cmd := exec.Command(bin, append(a, memberArgs(args, i)...)...)
 		cmd.Stderr = os.Stderr
 		cmd.SysProcAttr = memberAttr()
 		if len(env) > 0 {
@@ -70,6 +73,23 @@ func StartNodes(bin, parent string, n int, args []string, env ...string) ([]*Nod
 		nodes = append(nodes, &Node{Addr: addrs[i], PID: cmd.Process.Pid, cmd: cmd, dir: dir})
 	}
 	return nodes, nil
+}
+
+// memberArgs is args for member i (from 0): a --pprof-listen port is moved up by i, so that
+// each member of a cluster on one machine serves its profiles (member N at the port given
+// plus N-1).
+func memberArgs(args []string, i int) []string {
+	out := slices.Clone(args)
+	for j := 0; j+1 < len(out); j++ {
+		if out[j] != "--pprof-listen" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(out[j+1])
+		if p, perr := strconv.Atoi(port); err == nil && perr == nil && p != 0 {
+			out[j+1] = net.JoinHostPort(host, strconv.Itoa(p+i))
+		}
+	}
+	return out
 }
 
 // memberAttr makes a member process end (SIGTERM, a clean stop) when the harness dies without
