@@ -134,6 +134,9 @@ type Node struct {
 	err      error
 	wg       sync.WaitGroup // the goroutine that stops the node on a child failure
 	metrics  *nodeMetrics   // nil: metrics off
+	// The goroutines of the node, raft, catalog and watch hub actors' mailboxes; closed once
+	// the actors have stopped.
+	dispatch dispatchers
 }
 
 // Start runs a node in an actor system of its own, listening on cfg.Listen, or with no
@@ -372,11 +375,11 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *dirLock) (n *Node, err e
 			disk:    &diskSpace{dir: cfg.DataDir, reserve: reserve},
 			stale:   cfg.faults != nil && cfg.faults.StaleReads,
 			barrier: nm.readIndexTimer(),
-			watch:   watcheractor.NewHub(cfg.Watch),
+			watch:   watcheractor.NewHub(cfg.Watch).Configure(n.dispatch.own()),
 			catalog: func(watch *actor.PID) *actor.Props {
 				return catalogactor.New(catalogactor.Config{DB: db, Watchers: watch, Logger: log, HistoryRevisions: cfg.HistoryRevisions,
 					SyncEvery: cfg.LogCompaction.SyncEvery, NodeID: cfg.NodeID, Store: store, Audit: cfg.Audit, Faults: catalogFaults,
-					Metrics: nm.catalogMetrics()})
+					Metrics: nm.catalogMetrics()}).Configure(n.dispatch.own())
 			},
 			raft: func(catalog *actor.PID) *actor.Props {
 				c := rcfg
@@ -385,7 +388,7 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *dirLock) (n *Node, err e
 				if err != nil {
 					panic(err) // unreachable: rcfg passed Check above
 				}
-				return props
+				return props.Configure(n.dispatch.own())
 			},
 		}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
@@ -393,11 +396,12 @@ func spawn(system *actor.ActorSystem, cfg Config, lock *dirLock) (n *Node, err e
 		// under callers' pending requests would be worse than stopping the node.
 		fail(fmt.Errorf("kstore: node %d failed: %v", cfg.NodeID, reason))
 		return actor.StopDirective
-	})))
+	})), n.dispatch.own())
 	pid, err := system.Root.SpawnNamed(props, cfg.Name)
 	spawned = err == nil
 	if err != nil {
 		// Nothing owns the stores yet.
+		n.dispatch.close()
 		db.Close()
 		rlog.WAL.Close()
 		return nil, fmt.Errorf("kstore: spawn node actor %q: %w", cfg.Name, err)
@@ -639,6 +643,7 @@ func (n *Node) stop(cause error) {
 			n.cfg.Logger.Warn("node actor did not stop", zap.Error(err))
 		}
 		n.awaitGone()
+		n.dispatch.close()
 		if n.own != nil {
 			n.own.Close()
 		}
