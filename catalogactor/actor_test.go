@@ -140,6 +140,9 @@ func rvOf(t *testing.T, r *messages.GetResult) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if want := o.ResourceVersion(); strconv.FormatUint(r.GetResourceVersion(), 10) != want {
+		t.Fatalf("GetResult.resource_version %d, but its object's metadata.resourceVersion is %q", r.GetResourceVersion(), want)
+	}
 	return o.ResourceVersion()
 }
 
