@@ -51,7 +51,8 @@ cluster-stop:
 # flat out and a starved loader would time its own requests out; the watch
 # isolation comparison, which measures timing; and the guard tests that need two protoactor
 # remotes in one process (remote.Start sets gRPC's global logger, which the first remote's
-# goroutines read unsynchronised).
+# goroutines read unsynchronised); and the parser of $KSTORE_FAILPOINTS, which exists only in a
+# -tags failpoints build.
 test: proto-check
 	$(GO) vet ./...
 	@$(GO) test -count=1 -v -timeout 15m ./cmd/kstore/internal/faults/ > $(FAULTS_LOG) 2>&1 & faults=$$!; \
@@ -62,6 +63,7 @@ test: proto-check
 	grep -v '^ok .*no tests to run' $(BENCH_LOG); rm -f $(BENCH_LOG); \
 	echo "fault tests: exit $$f; benchmark harness tests: exit $$b"; [ $$race -eq 0 ] && [ $$f -eq 0 ] && [ $$b -eq 0 ]
 	$(GO) test -count=1 -timeout 5m -run 'TestSlowWatcherSlowsNobody|TestGuardRefusesHostileBatches|TestGuardKeepsRemoteWatch' ./actors
+	$(GO) test -tags failpoints -count=1 -run 'TestParseFailpoints' ./cmd/kstore
 
 FAULTS_LOG := .faults-test.log
 BENCH_LOG := .bench-test.log
