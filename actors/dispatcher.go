@@ -13,8 +13,6 @@ import (
 // through raft's and protobuf's deep calls (runtime.newstack was 11% of a node's CPU at one
 // client). The Node owns these dispatchers and closes them once its actors have stopped.
 type ownDispatcher struct {
-	throughput int
-
 	mu      sync.Mutex
 	started bool
 	closed  bool
@@ -25,13 +23,13 @@ type ownDispatcher struct {
 }
 
 func newOwnDispatcher() *ownDispatcher {
-	return &ownDispatcher{throughput: defaultThroughput, work: make(chan func(), 1)}
+	return &ownDispatcher{work: make(chan func(), 1)}
 }
 
 // defaultThroughput is protoactor's: the messages a mailbox processes before it yields.
 const defaultThroughput = 300
 
-func (d *ownDispatcher) Throughput() int { return d.throughput }
+func (d *ownDispatcher) Throughput() int { return defaultThroughput }
 
 // Schedule queues the mailbox's run on the goroutine, starting it on first use (an actor whose
 // spawn failed never needs one). After close, or should the slot be taken after all, the run
@@ -72,16 +70,22 @@ func (d *ownDispatcher) close() {
 
 // dispatchers are a node's ownDispatchers.
 type dispatchers struct {
-	mu  sync.Mutex
-	all []*ownDispatcher
+	mu     sync.Mutex
+	all    []*ownDispatcher
+	closed bool
 }
 
-// own returns a new dispatcher, closed with the others by close.
+// own returns a new dispatcher, closed with the others by close; one asked for after close is
+// closed already, so that no goroutine outlives the node.
 func (ds *dispatchers) own() actor.PropsOption {
 	d := newOwnDispatcher()
 	ds.mu.Lock()
-	ds.all = append(ds.all, d)
-	ds.mu.Unlock()
+	defer ds.mu.Unlock()
+	if ds.closed {
+		d.close()
+	} else {
+		ds.all = append(ds.all, d)
+	}
 	return actor.WithDispatcher(d)
 }
 
@@ -91,5 +95,5 @@ func (ds *dispatchers) close() {
 	for _, d := range ds.all {
 		d.close()
 	}
-	ds.all = nil
+	ds.all, ds.closed = nil, true
 }

@@ -48,6 +48,22 @@ func TestOwnDispatcher(t *testing.T) {
 	}
 	ds.close()
 
+	// An actor given a dispatcher after close still runs, and leaves no goroutine behind.
+	late := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if i, ok := c.Message().(int); ok {
+			got <- i
+		}
+	}, ds.own()))
+	sys.Root.Send(late, 7)
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an actor on a dispatcher owned after close got no message")
+	}
+	if err := sys.Root.StopFuture(late).Wait(); err != nil {
+		t.Fatal(err)
+	}
+
 	d := newOwnDispatcher()
 	d.close()
 	ran := make(chan struct{})

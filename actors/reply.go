@@ -15,7 +15,6 @@ import (
 // race on the result, which `go test -race` caught in TestCallEndsWithItsContext.
 type replyBox struct {
 	reg *actor.ProcessRegistryValue
-	pid *actor.PID
 	ch  chan any // capacity 1: the first message
 }
 
@@ -46,7 +45,6 @@ func request(ctx context.Context, root *actor.RootContext, pid *actor.PID, msg a
 	reg := root.ActorSystem().ProcessRegistry
 	b := &replyBox{reg: reg, ch: make(chan any, 1)}
 	self, _ := reg.Add(b, "reply"+reg.NextId())
-	b.pid = self
 	defer b.Stop(self)
 	root.RequestWithCustomSender(pid, msg, self)
 	t := time.NewTimer(wait)

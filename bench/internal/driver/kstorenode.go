@@ -80,13 +80,19 @@ func StartNodes(bin, parent string, n int, args []string, env ...string) ([]*Nod
 // plus N-1).
 func memberArgs(args []string, i int) []string {
 	out := slices.Clone(args)
-	for j := 0; j+1 < len(out); j++ {
-		if out[j] != "--pprof-listen" {
-			continue
-		}
-		host, port, err := net.SplitHostPort(out[j+1])
+	moved := func(addr string) string {
+		host, port, err := net.SplitHostPort(addr)
 		if p, perr := strconv.Atoi(port); err == nil && perr == nil && p != 0 {
-			out[j+1] = net.JoinHostPort(host, strconv.Itoa(p+i))
+			return net.JoinHostPort(host, strconv.Itoa(p+i))
+		}
+		return addr
+	}
+	for j := range out {
+		switch {
+		case out[j] == "--pprof-listen" && j+1 < len(out):
+			out[j+1] = moved(out[j+1])
+		case strings.HasPrefix(out[j], "--pprof-listen="):
+			out[j] = "--pprof-listen=" + moved(strings.TrimPrefix(out[j], "--pprof-listen="))
 		}
 	}
 	return out

@@ -13,7 +13,9 @@ func TestMemberArgs(t *testing.T) {
 	}{
 		{[]string{"--pprof-listen", "127.0.0.1:6061"}, 0, []string{"--pprof-listen", "127.0.0.1:6061"}},
 		{[]string{"--x", "--pprof-listen", "127.0.0.1:6061"}, 2, []string{"--x", "--pprof-listen", "127.0.0.1:6063"}},
+		{[]string{"--pprof-listen=127.0.0.1:6061", "--x"}, 1, []string{"--pprof-listen=127.0.0.1:6062", "--x"}},
 		{[]string{"--pprof-listen", "127.0.0.1:0"}, 1, []string{"--pprof-listen", "127.0.0.1:0"}},
+		{[]string{"--pprof-listen"}, 1, []string{"--pprof-listen"}},
 		{[]string{"--log-level", "info"}, 1, []string{"--log-level", "info"}},
 		{nil, 1, nil},
 	}
