@@ -17,11 +17,12 @@ import (
 type catalog struct {
 	db        *badger.DB
 	log       *zap.Logger
-	applied   uint64      // last applied Raft index; every read at or below it sees complete state
-	compacted uint64      // oldest readable revision: reads below it are Gone
-	retain    uint64      // revisions of history kept behind applied
-	audit     *zap.Logger // Config.Audit; nil: none
-	faults    Faults      // Config.Faults; nil: none
+	applied   uint64       // last applied Raft index; every read at or below it sees complete state
+	compacted uint64       // oldest readable revision: reads below it are Gone
+	retain    uint64       // revisions of history kept behind applied
+	audit     *zap.Logger  // Config.Audit; nil: none
+	faults    Faults       // Config.Faults; nil: none
+	latest    *latestCache // the newest bytes of recently written objects; nil: none
 }
 
 // EventType is the kind of a change, as a watch event names it.
@@ -96,7 +97,8 @@ func openCatalog(db *badger.DB, log *zap.Logger, retain uint64) (*catalog, error
 	}
 	compacted = min(compacted, durable)
 	db.SetDiscardTs(compacted)
-	return &catalog{db: db, log: log, applied: applied, compacted: compacted, retain: retain}, nil
+	return &catalog{db: db, log: log, applied: applied, compacted: compacted, retain: retain,
+		latest: newLatestCache(defaultLatestBytes)}, nil
 }
 
 // apply applies committed entries in log order in one Badger batch and returns the outcome of
@@ -144,6 +146,9 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 		}
 		key := objectKey(cmd.GetKey())
 		prev, ok := overlay[string(key)]
+		if !ok {
+			prev, ok = c.latest.get(string(key))
+		}
 		if !ok {
 			if prev, err = get(txn, key); err != nil {
 				return nil, nil, fmt.Errorf("catalogactor: read %q: %w", key, err)
@@ -199,6 +204,9 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 			c.applied+1, last, cmp.Or(c.db.Opts().Dir, "memory"), err)
 	}
 	c.applied = last
+	for k, v := range overlay {
+		c.latest.put(k, v)
+	}
 	return outcomes, changes, nil
 }
 

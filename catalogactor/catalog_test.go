@@ -250,17 +250,28 @@ func TestCatalogDeterministic(t *testing.T) {
 			g := newLogGen(seed)
 			entries := g.entries(t, 2, 400)
 			r := rand.New(rand.NewPCG(seed, 99))
+			// The latest-object cache serves the reads of the object an entry replaces across
+			// batches: none, one that holds every key, and one so small that it evicts at
+			// almost every put must all give the model's outcomes and changes.
 			batchings := []struct {
-				name string
-				size func() int
+				name  string
+				size  func() int
+				cache int // bytes; -1: no cache
 			}{
-				{"one batch", func() int { return len(entries) }},
-				{"one entry per batch", func() int { return 1 }},
-				{"random batches", func() int { return 1 + r.IntN(12) }},
+				{"one batch", func() int { return len(entries) }, defaultLatestBytes},
+				{"one entry per batch", func() int { return 1 }, defaultLatestBytes},
+				{"one entry per batch, no cache", func() int { return 1 }, -1},
+				{"one entry per batch, tiny cache", func() int { return 1 }, 400},
+				{"random batches", func() int { return 1 + r.IntN(12) }, defaultLatestBytes},
+				{"random batches, tiny cache", func() int { return 1 + r.IntN(12) }, 400},
 			}
 			var ref *catalog
 			for _, b := range batchings {
 				c := newTestCatalog(t, 1_000_000)
+				c.latest = nil
+				if b.cache >= 0 {
+					c.latest = newLatestCache(b.cache)
+				}
 				outcomes, changes := applyInBatches(t, c, entries, b.size, r)
 				if got, want := formatOutcomes(outcomes), formatOutcomes(g.outcomes); !slices.Equal(got, want) {
 					t.Errorf("%s: outcomes differ from the model's:\n%s", b.name, firstDiff(got, want))
