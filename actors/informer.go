@@ -93,10 +93,10 @@ type InformerOptions struct {
 }
 
 const (
-	// DefaultInformerQueueSize holds a burst the size of a watch's default window (1000 events)
-	// and then some, so a handler that is only briefly slower than the store never makes the
-	// informer stop reading its watch. Queued notifications point at objects the cache holds
-	// anyway, so a full queue costs little beyond what the cache costs.
+	// DefaultInformerQueueSize holds a burst of several watch windows (256 events by default),
+	// so a handler that is only briefly slower than the store never makes the informer stop
+	// reading its watch. Queued notifications point at objects the cache holds anyway, so a full
+	// queue costs little beyond what the cache costs.
 	DefaultInformerQueueSize = 1024
 	// DefaultInformerPageSize is ListAll's page, for the same reasons (see DefaultListPageSize).
 	DefaultInformerPageSize = DefaultListPageSize
