@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
+	"github.com/kstore/kstore/catalogactor/object"
 	"github.com/kstore/kstore/messages"
 	"github.com/kstore/kstore/raftactor"
 )
@@ -164,6 +165,11 @@ type Actor struct {
 	// state. compacted is the oldest readable revision: it moves up when a compaction is handed
 	// to the applier, before it runs, so that no read starts below what it may discard.
 	applied, compacted uint64
+	// newest holds the stored bytes of recently written keys as of applied, for gets: a get
+	// through Badger seeks a block in every table that holds the key, and under overwrites
+	// every table does. It is the actor's own, filled as applied moves (finishApply) and
+	// emptied when a snapshot replaces the catalog (swappedIn).
+	newest *latestCache
 
 	applyJobs chan applyJob    // to the applier; at most one job in flight (applying)
 	applyDone chan applyResult // from the applier; its capacity is the one job in flight
@@ -206,6 +212,7 @@ type applyResult struct {
 	job      applyJob
 	outcomes []outcome
 	changes  []Change
+	written  map[string][]byte // key → newest stored bytes, nil when deleted (catalog.apply)
 	applied  uint64
 	err      error
 }
@@ -277,6 +284,9 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case applied:
 		// A wake-up: its content was taken from applyDone above.
 	case *messages.GetRequest:
+		if a.getNewest(ctx, m) {
+			return
+		}
 		a.read(ctx, m.GetResourceVersion(), func(db *badger.DB, ts uint64) any { return readGet(db, m, ts) },
 			func(s *messages.Status) any { return &messages.GetResult{Status: s} })
 	case *messages.ListRequest:
@@ -370,6 +380,7 @@ func (a *Actor) start(ctx actor.Context) {
 	}
 	c.audit, c.faults = a.cfg.Audit, a.cfg.Faults
 	a.c, a.applied, a.compacted = c, c.applied, c.compacted
+	a.newest = newLatestCache(defaultLatestBytes)
 	a.synced = c.applied
 	a.cfg.Metrics.revisions(c.applied, c.compacted)
 	a.lastGC = time.Now()
@@ -576,6 +587,9 @@ func (a *Actor) finishApply(ctx actor.Context, r applyResult) {
 	}
 	a.applying = false
 	a.applied = r.applied
+	for k, v := range r.written {
+		a.newest.put(k, v)
+	}
 	for _, e := range r.job.entries {
 		a.unsynced += len(e.GetData())
 	}
@@ -672,6 +686,36 @@ func (a *Actor) read(ctx actor.Context, rv uint64, run func(*badger.DB, uint64) 
 		}
 		a.dispatch(ctx, readJob{ts: ts, run: run, replyTo: ctx.Sender(), timer: timer, start: start}, fail)
 	}
+}
+
+// getNewest answers a get from newest when it can, and says whether it did. The cached bytes
+// are key's object at applied; they are also its object at an older rv when it was written at
+// or before rv, since nothing wrote the key between then and applied.
+func (a *Actor) getNewest(ctx actor.Context, m *messages.GetRequest) bool {
+	rv := m.GetResourceVersion()
+	if ctx.Sender() == nil || a.swap != nil || rv > a.applied || (rv != 0 && rv < a.compacted) {
+		return false
+	}
+	timer := a.cfg.Metrics.readTimer(m)
+	start := time.Time{}
+	if timer != nil {
+		start = time.Now()
+	}
+	b, ok := a.newest.get(string(objectKey(m.GetKey())))
+	if !ok {
+		return false
+	}
+	o, err := parseStored(b)
+	if err != nil {
+		return false
+	}
+	objRV, err := object.ParseResourceVersion(o.Meta("resourceVersion"))
+	if err != nil || (rv != 0 && objRV > rv) {
+		return false
+	}
+	ctx.Respond(&messages.GetResult{Object: b, ResourceVersion: objRV})
+	observeSince(timer, start)
+	return true
 }
 
 // history serves a watcher's catch-up: the changes after m.From, read at the applied index.

@@ -1,7 +1,10 @@
 package catalogactor
 
 import (
+	"bytes"
+	"cmp"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/dgraph-io/badger/v4"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/kstore/kstore/catalogactor/object"
@@ -28,6 +32,7 @@ type harness struct {
 	t   *testing.T
 	sys *actor.ActorSystem
 	pid *actor.PID
+	db  *badger.DB // the actor's; tests only read it
 }
 
 // startCatalog spawns a catalog actor on a fresh in-memory database. Call it inside the bubble
@@ -42,7 +47,7 @@ func startCatalog(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, sys: sys, pid: pid}
+	return &harness{t: t, sys: sys, pid: pid, db: cfg.DB}
 }
 
 func (h *harness) stop() {
@@ -207,6 +212,53 @@ func TestActorHistoricalReads(t *testing.T) {
 		// Invalid list requests are refused before any read.
 		if res := h.list(&messages.ListRequest{Version: "v1", Kind: "Pod", Continue: "garbage"}); !messages.IsInvalid(res.GetStatus().Err()) {
 			t.Errorf("list with a damaged token: %v, want Invalid", res.GetStatus())
+		}
+	})
+}
+
+// TestActorGetsMatchTheStore: after random puts, patches, deletes and re-creations in batches,
+// a get at any readable resourceVersion, and at none, answers what Badger holds at that
+// revision, whether the actor's cache of newest objects answers it or a reader does.
+func TestActorGetsMatchTheStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startCatalog(t, Config{})
+		defer h.stop()
+		rng := rand.New(rand.NewPCG(1, 2))
+		keys := []string{"a", "b", "c"}
+		index, applied := uint64(2), uint64(0)
+		for batch := 0; batch < 30; batch++ {
+			var entries []*raftpb.Entry
+			for n := 1 + rng.IntN(4); n > 0; n-- {
+				name := keys[rng.IntN(len(keys))]
+				var cmd *messages.Command
+				switch rng.IntN(3) {
+				case 0:
+					cmd = putCmd(podKey("default", name), podValue("default", name, "", `{"n":`+itoa(index)+`}`))
+				case 1:
+					cmd = mergePatchCmd(podKey("default", name), `{"spec":{"m":`+itoa(index)+`}}`)
+				default:
+					cmd = deleteCmd(podKey("default", name))
+				}
+				entries = append(entries, entry(t, index, cmd))
+				index++
+			}
+			applied = h.commit(entries...).Index
+			for _, name := range keys {
+				key := podKey("default", name)
+				for rv := uint64(0); rv <= applied; rv++ {
+					ts := cmp.Or(rv, applied)
+					want, got := readAt(t, h.db, key, ts), h.get(key, rv)
+					if want == nil {
+						if !messages.IsNotFound(got.GetStatus().Err()) {
+							t.Fatalf("get %s at %d after %d: %v %s, want NotFound", name, rv, applied, got.GetStatus(), got.GetObject())
+						}
+						continue
+					}
+					if got.GetStatus() != nil || !bytes.Equal(got.GetObject(), want) || rvOf(t, got) != strconv.FormatUint(got.GetResourceVersion(), 10) {
+						t.Fatalf("get %s at %d after %d = %v %s, want %s", name, rv, applied, got.GetStatus(), got.GetObject(), want)
+					}
+				}
+			}
 		}
 	})
 }

@@ -102,10 +102,11 @@ func openCatalog(db *badger.DB, log *zap.Logger, retain uint64) (*catalog, error
 }
 
 // apply applies committed entries in log order in one Badger batch and returns the outcome of
-// every command entry and the changes made. Entries at or below the applied index (replayed
+// every command entry, the changes made, and the newest stored bytes of every key written (nil
+// for a deletion). Entries at or below the applied index (replayed
 // after a restart) are skipped. An error is a storage failure: the catalog can no longer be
 // trusted and the node must stop.
-func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
+func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, map[string][]byte, error) {
 	var outcomes []outcome
 	var changes []Change
 	first := true
@@ -121,7 +122,7 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 			continue
 		}
 		if idx != last+1 {
-			return nil, nil, fmt.Errorf("catalogactor: entry %d follows applied index %d: the log has a gap", idx, last)
+			return nil, nil, nil, fmt.Errorf("catalogactor: entry %d follows applied index %d: the log has a gap", idx, last)
 		}
 		last = idx
 		if e.GetType() != raftpb.EntryType_EntryNormal || len(e.GetData()) == 0 {
@@ -151,7 +152,7 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 		}
 		if !ok {
 			if prev, err = get(txn, key); err != nil {
-				return nil, nil, fmt.Errorf("catalogactor: read %q: %w", key, err)
+				return nil, nil, nil, fmt.Errorf("catalogactor: read %q: %w", key, err)
 			}
 		}
 		res, err := Apply(prev, cmd, idx)
@@ -185,41 +186,41 @@ func (c *catalog) apply(entries []*raftpb.Entry) ([]outcome, []Change, error) {
 			err = wb.SetEntryAt(badger.NewEntry(changeKey(idx), append([]byte{byte(typ)}, key...)), idx)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("catalogactor: write entry %d: %w", idx, err)
+			return nil, nil, nil, fmt.Errorf("catalogactor: write entry %d: %w", idx, err)
 		}
 		changes = append(changes, Change{Type: typ, Key: cmd.GetKey(), ResourceVersion: idx, Object: res.Object, Prev: prev})
 	}
 	if last == c.applied {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	if wb == nil {
 		wb = c.db.NewManagedWriteBatch()
 		defer wb.Cancel()
 	}
 	if err := wb.SetEntryAt(badger.NewEntry(keyApplied, u64(last)), last); err != nil {
-		return nil, nil, fmt.Errorf("catalogactor: write applied index %d: %w", last, err)
+		return nil, nil, nil, fmt.Errorf("catalogactor: write applied index %d: %w", last, err)
 	}
 	if err := c.commit(wb); err != nil {
-		return nil, nil, fmt.Errorf("catalogactor: write entries %d-%d to the catalog in %s: %w; the node stops: fix the disk (kernel log, free space), then start the node again: the catalog applies these entries again from the Raft log",
+		return nil, nil, nil, fmt.Errorf("catalogactor: write entries %d-%d to the catalog in %s: %w; the node stops: fix the disk (kernel log, free space), then start the node again: the catalog applies these entries again from the Raft log",
 			c.applied+1, last, cmp.Or(c.db.Opts().Dir, "memory"), err)
 	}
 	c.applied = last
 	for k, v := range overlay {
 		c.latest.put(k, v)
 	}
-	return outcomes, changes, nil
+	return outcomes, changes, overlay, nil
 }
 
 // run applies a job's entries, then its compaction: what the applier goroutine does.
 func (c *catalog) run(j applyJob) applyResult {
-	outcomes, changes, err := c.apply(j.entries)
+	outcomes, changes, written, err := c.apply(j.entries)
 	if err == nil && j.compactTo > c.compacted {
 		err = c.compactTo(j.compactTo, j.discardTs)
 		if err != nil {
 			err = fmt.Errorf("catalogactor: compact to %d: %w", j.compactTo, err)
 		}
 	}
-	return applyResult{job: j, outcomes: outcomes, changes: changes, applied: c.applied, err: err}
+	return applyResult{job: j, outcomes: outcomes, changes: changes, written: written, applied: c.applied, err: err}
 }
 
 // compactTarget is the compacted revision that applied allows, when it is due: the window's

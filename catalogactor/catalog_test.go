@@ -132,7 +132,7 @@ func TestCatalogReplayIsSkipped(t *testing.T) {
 	e4 := entry(t, 4, mergePatchCmd(a, `{"spec":{"n":3}}`))
 	mustApply(t, c, e2, e3)
 	before := allVersions(t, c.db, nil)
-	outcomes, changes, err := c.apply([]*raftpb.Entry{e2, e3})
+	outcomes, changes, _, err := c.apply([]*raftpb.Entry{e2, e3})
 	if err != nil || outcomes != nil || changes != nil {
 		t.Fatalf("replay of an applied batch: %v %v %v, want nothing", outcomes, changes, err)
 	}
@@ -152,7 +152,7 @@ func TestCatalogReplayIsSkipped(t *testing.T) {
 	if c2.applied != 4 {
 		t.Errorf("reopened catalog: applied %d, want 4", c2.applied)
 	}
-	if out, _, err := c2.apply([]*raftpb.Entry{e4}); err != nil || out != nil {
+	if out, _, _, err := c2.apply([]*raftpb.Entry{e4}); err != nil || out != nil {
 		t.Errorf("reopened catalog re-applied entry 4: %v %v", out, err)
 	}
 }
@@ -174,7 +174,7 @@ func TestCatalogRefusesGapsAndBadEntries(t *testing.T) {
 			c := newTestCatalog(t, 1000)
 			mustApply(t, c, entry(t, 2, putCmd(podKey("default", "z"), podValue("default", "z", "", ""))))
 			before := allVersions(t, c.db, nil)
-			_, _, err := c.apply(tt.give)
+			_, _, _, err := c.apply(tt.give)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("apply: err %v, want one saying %q", err, tt.wantErr)
 			}

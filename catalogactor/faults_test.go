@@ -27,7 +27,7 @@ func TestCatalogCommitFault(t *testing.T) {
 
 	f.err = syscall.EIO
 	e3 := entry(t, 3, mergePatchCmd(a, `{"spec":{"n":2}}`))
-	if out, _, err := c.apply([]*raftpb.Entry{e3}); !errors.Is(err, syscall.EIO) || out != nil {
+	if out, _, _, err := c.apply([]*raftpb.Entry{e3}); !errors.Is(err, syscall.EIO) || out != nil {
 		t.Fatalf("apply with a failing commit: %v, %v; want an error wrapping EIO and no outcome", out, err)
 	}
 	if c.applied != 2 {

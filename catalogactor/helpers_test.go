@@ -101,7 +101,7 @@ func emptyEntry(index uint64) *raftpb.Entry {
 // mustApply applies entries to c and fails the test on a storage error.
 func mustApply(t testing.TB, c *catalog, entries ...*raftpb.Entry) ([]outcome, []Change) {
 	t.Helper()
-	out, ch, err := c.apply(entries)
+	out, ch, _, err := c.apply(entries)
 	if err != nil {
 		t.Fatalf("apply entries %d..%d: %v", entries[0].GetIndex(), entries[len(entries)-1].GetIndex(), err)
 	}

@@ -1,11 +1,12 @@
 package catalogactor
 
-// latestCache holds the newest stored bytes of recently written objects, for the applier: each
-// put reads the object it replaces, and that read through Badger's memtables and tables was
-// half of the applier's CPU under a stream of updates. Only the applier goroutine touches it,
-// and only after a batch is in Badger, so an entry always equals what Badger holds at the
+// latestCache holds the newest stored bytes of recently written objects. The applier keeps one:
+// each put reads the object it replaces, and that read through Badger's memtables and tables
+// was half of the applier's CPU under a stream of updates. Only the applier goroutine touches
+// it, and only after a batch is in Badger, so an entry always equals what Badger holds at the
 // applied index; a key absent from it is read from Badger. It lives in its catalog: a snapshot
-// installed opens a new catalog, and with it an empty cache.
+// installed opens a new catalog, and with it an empty cache. The catalog actor keeps another
+// for gets (Actor.newest), filled from what each batch wrote as the actor's applied moves.
 //
 // The bound is in bytes. At the bound, entries picked at random (Go's map order) make room:
 // under a working set larger than the cache the hit rate falls, never the correctness.
