@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/dgraph-io/badger/v4"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kstore/kstore/catalogactor/object"
 	"github.com/kstore/kstore/messages"
@@ -35,11 +38,13 @@ type harness struct {
 	db  *badger.DB // the actor's; tests only read it
 }
 
-// startCatalog spawns a catalog actor on a fresh in-memory database. Call it inside the bubble
-// and defer stop.
+// startCatalog spawns a catalog actor on cfg.DB, or on a fresh in-memory database. Call it
+// inside the bubble and defer stop.
 func startCatalog(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	cfg.DB = openTestDB(t, false) // the actor closes it when it stops
+	if cfg.DB == nil {
+		cfg.DB = openTestDB(t, false) // the actor closes it when it stops
+	}
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}))
@@ -261,6 +266,42 @@ func TestActorGetsMatchTheStore(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestActorInstallEmptiesTheGetCache: a Raft snapshot that replaces the catalog replaces what
+// gets answer too, though the actor's cache held the key from before.
+func TestActorInstallEmptiesTheGetCache(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "catalog")
+	h := startCatalog(t, Config{DB: openTestStore(t, dir), Store: StoreOptions{Dir: dir, Logger: zap.NewNop(), MemTableSize: 8 << 20}})
+	defer h.stop()
+	a := podKey("default", "a")
+	h.commit(podPut(t, 2, "a", `{"n":2}`))
+	if got := rvOf(t, h.get(a, 0)); got != "2" {
+		t.Fatalf("get a before the snapshot: %s, want 2", got)
+	}
+	src := newTestCatalog(t, 1000)
+	mustApply(t, src, podPut(t, 2, "x", ""), podPut(t, 3, "y", ""), podPut(t, 4, "a", `{"n":4}`))
+	rm, err := proto.Marshal(&raftpb.Message{Type: raftpb.MessageType_MsgSnap.Enum(),
+		Snapshot: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(4), Term: proto.Uint64(1)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks := exportChunks(t, src.db, 4, 1024)
+	for seq, data := range chunks {
+		m := &messages.SnapshotChunk{From: 2, Index: 4, Seq: uint64(seq), Data: data, Last: seq == len(chunks)-1}
+		if m.Last {
+			m.RaftMessage = rm
+		}
+		if ack, ok := h.request(m).(*messages.SnapshotAck); !ok || ack.GetStatus() != nil {
+			t.Fatalf("chunk %d: %v", seq, ack)
+		}
+	}
+	if got := rvOf(t, h.get(a, 0)); got != "4" {
+		t.Errorf("get a after installing a snapshot at 4: %s, want 4", got)
+	}
+	if got := rvOf(t, h.get(podKey("default", "x"), 0)); got != "2" {
+		t.Errorf("get x after installing a snapshot at 4: %s, want 2", got)
+	}
 }
 
 // TestActorGone: with a small history, reads below the compacted revision are Gone and name it;

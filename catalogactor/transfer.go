@@ -421,6 +421,7 @@ func (a *Actor) swappedIn(ctx actor.Context, m swapped) {
 	a.swap = nil
 	m.c.audit, m.c.faults = a.cfg.Audit, a.cfg.Faults
 	a.c = m.c
+	a.newest = newLatestCache(defaultLatestBytes) // it held the old catalog's objects
 	a.applied, a.compacted, a.synced, a.unsynced = m.c.applied, m.c.compacted, m.c.applied, 0
 	a.log.Info("snapshot installed", zap.Uint64("applied", a.applied), zap.Uint64("compacted", a.compacted))
 	a.startWorkers(ctx, m.db, m.c)
