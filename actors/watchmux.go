@@ -88,16 +88,43 @@ func (m *mux) Receive(ctx actor.Context) {
 				}
 				continue
 			}
-			evs := make([]*messages.WatchEvent, len(d.GetEvents()))
-			for i, at := range d.GetEvents() {
-				if int(at) >= len(msg.GetEvents()) {
-					evs = nil
-					break
-				}
-				evs[i] = msg.GetEvents()[at]
+			out := &messages.WatchEvents{WatchId: d.GetWatchId(), Seq: d.GetSeq(), Events: deliveryEvents(msg.GetEvents(), d.GetEvents())}
+			if d.GetSeq() == 1 {
+				// The hello: the subscriber learns its watcher from the sender. Later messages
+				// need none, and a send without one allocates neither a PID nor an envelope.
+				ctx.RequestWithCustomSender(sub, out, actor.NewPID(node, d.GetWatcher()))
+			} else {
+				ctx.Send(sub, out)
 			}
-			out := &messages.WatchEvents{WatchId: d.GetWatchId(), Seq: d.GetSeq(), Events: evs}
-			ctx.RequestWithCustomSender(sub, out, actor.NewPID(node, d.GetWatcher()))
 		}
 	}
+}
+
+// deliveryEvents is the events a delivery indexes in its stream message's events. Indices that
+// run in order over a range (every event of the message, for watchers that see every change)
+// share the message's slice, which nobody changes, instead of copying it once per watcher. An
+// index out of range gives none.
+func deliveryEvents(events []*messages.WatchEvent, at []uint32) []*messages.WatchEvent {
+	if len(at) == 0 {
+		return nil
+	}
+	first := int(at[0])
+	contiguous := first+len(at) <= len(events)
+	for i, x := range at {
+		if int(x) != first+i {
+			contiguous = false
+			break
+		}
+	}
+	if contiguous {
+		return events[first : first+len(at) : first+len(at)]
+	}
+	evs := make([]*messages.WatchEvent, len(at))
+	for i, x := range at {
+		if int(x) >= len(events) {
+			return nil
+		}
+		evs[i] = events[x]
+	}
+	return evs
 }
