@@ -159,11 +159,121 @@ func TestWatchCatchesUpThroughSmallBuffers(t *testing.T) {
 		}
 		want = append(want, r.GetResourceVersion())
 	}
-	w := c.Watch(context.Background(), &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}, WatchOptions{Window: 3})
+	req := &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}
+	w := c.Watch(context.Background(), req, WatchOptions{Window: 3})
 	defer w.Stop()
 	for _, rv := range want {
 		if ev := next(t, w); ev.GetResourceVersion() != rv {
 			t.Fatalf("got %s, want an event at %d", describe(ev), rv)
 		}
+	}
+
+	// The same in runs: the window still counts events, so no run holds more than 3, and the
+	// credits a run's events return let the rest come.
+	b := c.Watch(context.Background(), req, WatchOptions{Window: 3, Batches: true})
+	defer b.Stop()
+	var got []uint64
+	for len(got) < len(want) {
+		select {
+		case run, ok := <-b.Batches():
+			if !ok {
+				t.Fatalf("batched watch ended after %d events: %v", len(got), b.Err())
+			}
+			if len(run) == 0 || len(run) > 3 {
+				t.Fatalf("a run of %d events, want 1 to 3 (the window)", len(run))
+			}
+			for _, ev := range run {
+				got = append(got, ev.GetResourceVersion())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("batched watch: %d of %d events within 10s", len(got), len(want))
+		}
+	}
+	for i, rv := range want {
+		if got[i] != rv {
+			t.Fatalf("batched watch: event %d at %d, want %d (all: %v)", i, got[i], rv, got)
+		}
+	}
+	select {
+	case ev, ok := <-b.Events():
+		t.Fatalf("a batched watch delivered on Events: %v, %v", ev, ok)
+	default:
+	}
+}
+
+// TestRunQueue: the events a batched watch's channel still holds, from how many runs it holds.
+func TestRunQueue(t *testing.T) {
+	type step struct {
+		push  int // a run of this many events, or
+		inCh  int // the channel holds this many runs: left must say want
+		want  uint64
+		check bool
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"nothing pushed", []step{{check: true, inCh: 0, want: 0}}},
+		{"none taken", []step{{push: 3}, {push: 2}, {check: true, inCh: 2, want: 5}}},
+		{"oldest taken first", []step{{push: 3}, {push: 2}, {push: 4}, {check: true, inCh: 2, want: 6}, {check: true, inCh: 1, want: 4}}},
+		{"all taken", []step{{push: 3}, {push: 2}, {check: true, inCh: 0, want: 0}, {push: 1}, {check: true, inCh: 1, want: 1}}},
+		{"pushes between looks", []step{{push: 5}, {check: true, inCh: 1, want: 5}, {push: 1}, {push: 1}, {check: true, inCh: 1, want: 1}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var q runQueue
+			for i, s := range c.steps {
+				if !s.check {
+					q.pushed(s.push)
+					continue
+				}
+				if got := q.left(s.inCh); got != s.want {
+					t.Fatalf("step %d: left(%d) = %d, want %d", i, s.inCh, got, s.want)
+				}
+				if len(q.sizes) != s.inCh {
+					t.Fatalf("step %d: %d runs remembered, want %d", i, len(q.sizes), s.inCh)
+				}
+			}
+		})
+	}
+}
+
+// TestBatchedWatchStalledCallerStallsNoOtherWatch: a batched watch whose caller takes nothing
+// gets no more than its window of events, so its runs never fill its channel and block the
+// client's mux, which every watch of the process shares: another watch still sees every change.
+func TestBatchedWatchStalledCallerStallsNoOtherWatch(t *testing.T) {
+	_, c := embedded(t, Config{})
+	ctx := context.Background()
+	first, err := c.Put(ctx, labelled("start", "x"), messages.Reason_OPERATOR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}
+	stalled := c.Watch(ctx, req, WatchOptions{Window: 3, Batches: true})
+	defer func() {
+		// Should the test fail with the mux blocked on this watch, taking its runs frees it.
+		go func() {
+			for range stalled.Batches() {
+			}
+		}()
+		stalled.Stop()
+	}()
+	healthy := c.Watch(ctx, req, WatchOptions{Window: 3})
+	defer healthy.Stop()
+	for i := range 40 { // one at a time: a run each, far more runs than the stalled window
+		r, err := c.Put(ctx, labelled(fmt.Sprintf("p%d", i), "x"), messages.Reason_OPERATOR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(t, healthy); ev.GetResourceVersion() != r.GetResourceVersion() {
+			t.Fatalf("healthy watch: got %s, want the put at %d", describe(ev), r.GetResourceVersion())
+		}
+	}
+	var n int
+	for len(stalled.Batches()) > 0 {
+		n += len(<-stalled.Batches())
+	}
+	if n > 3 {
+		t.Fatalf("the stalled batched watch holds %d events, over its window of 3", n)
 	}
 }

@@ -207,11 +207,21 @@ func TestWatchMatchesModel(t *testing.T) {
 		if spec.kind != "" {
 			req.Version = "v1"
 		}
-		// A small window makes the watchers take credits in many steps.
-		x := &watching{spec: spec, w: c.Watch(context.Background(), req, WatchOptions{Window: 8}), done: make(chan struct{})}
+		// A small window makes the watchers take credits in many steps. Every other watch
+		// takes its events in runs (WatchOptions.Batches), held to the same model.
+		batched := len(ws)%2 == 1
+		x := &watching{spec: spec, w: c.Watch(context.Background(), req, WatchOptions{Window: 8, Batches: batched}), done: make(chan struct{})}
 		ws = append(ws, x)
 		go func() {
 			defer close(x.done)
+			if batched {
+				for run := range x.w.Batches() {
+					x.mu.Lock()
+					x.events = append(x.events, run...)
+					x.mu.Unlock()
+				}
+				return
+			}
 			for ev := range x.w.Events() {
 				x.mu.Lock()
 				x.events = append(x.events, ev)

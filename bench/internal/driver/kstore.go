@@ -136,19 +136,22 @@ func (k *kstoreConn) Revision(ctx context.Context) (int64, error) {
 }
 
 func (k *kstoreConn) Watch(ctx context.Context, namespace string, rev int64, fn func(Event)) func() error {
-	w := k.c.Watch(ctx, &messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: namespace, ResourceVersion: uint64(rev)}, actors.WatchOptions{})
+	// Runs of events, as clientv3 hands the etcd driver a WatchResponse of events at a time.
+	w := k.c.Watch(ctx, &messages.WatchRequest{Version: "v1", Kind: "Pod", Namespace: namespace, ResourceVersion: uint64(rev)}, actors.WatchOptions{Batches: true})
 	done := make(chan struct{})
-	// The watch ends, and closes Events, when ctx ends (the client cancels the node's watcher
+	// The watch ends, and closes Batches, when ctx ends (the client cancels the node's watcher
 	// then), so the goroutine only ranges over its events, as the etcd driver ranges over
 	// clientv3's channel: a select on ctx.Done() besides would lock that one channel, shared by
-	// every watcher of the round, at each event.
+	// every watcher of the round, at each receive.
 	go func() {
 		defer close(done)
-		for ev := range w.Events() {
-			switch ev.GetType() {
-			case messages.EventType_EVENT_ADDED, messages.EventType_EVENT_MODIFIED, messages.EventType_EVENT_DELETED:
-				key := ev.GetKey()
-				fn(Event{Namespace: key.GetNamespace(), Name: key.GetName(), Deleted: ev.GetType() == messages.EventType_EVENT_DELETED})
+		for run := range w.Batches() {
+			for _, ev := range run {
+				switch ev.GetType() {
+				case messages.EventType_EVENT_ADDED, messages.EventType_EVENT_MODIFIED, messages.EventType_EVENT_DELETED:
+					key := ev.GetKey()
+					fn(Event{Namespace: key.GetNamespace(), Name: key.GetName(), Deleted: ev.GetType() == messages.EventType_EVENT_DELETED})
+				}
 			}
 		}
 	}()
