@@ -89,6 +89,8 @@ type InformerOptions struct {
 	PageSize int64
 	// WatchWindow is the watch's window (WatchOptions.Window): the events that may wait in the
 	// client, beside the queue, before the node holds the rest. Default that of WatchOptions.
+	// The informer takes its watch's events in runs (WatchOptions.Batches), so at its bound it
+	// may also hold up to a window of them taken and not yet queued.
 	WatchWindow int
 }
 
@@ -470,13 +472,13 @@ func (r *informerRun) watch(rv uint64) (progressed bool, err error) {
 	w := r.client.Watch(r.ctx, &messages.WatchRequest{
 		Group: r.typ.Group, Version: r.typ.Version, Kind: r.typ.Kind, Namespace: r.namespace,
 		LabelSelector: r.sel.Label, FieldSelector: r.sel.Field, ResourceVersion: rv, Bookmarks: true,
-	}, WatchOptions{Window: r.opts.WatchWindow})
+	}, WatchOptions{Window: r.opts.WatchWindow, Batches: true}) // a receive a run, not an event
 	defer w.Stop()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return progressed, nil
-		case ev, ok := <-w.Events():
+		case run, ok := <-w.Batches():
 			if !ok {
 				if err := w.Err(); err != nil {
 					return progressed, err
@@ -484,8 +486,10 @@ func (r *informerRun) watch(rv uint64) (progressed bool, err error) {
 				return progressed, messages.Errorf(messages.StatusReason_UNAVAILABLE, "informer: the watch ended without saying why")
 			}
 			progressed = true
-			if err := r.take(ev); err != nil {
-				return progressed, err
+			for _, ev := range run {
+				if err := r.take(ev); err != nil {
+					return progressed, err
+				}
 			}
 		}
 	}
