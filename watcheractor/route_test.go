@@ -127,17 +127,27 @@ func TestHubPushesByRoute(t *testing.T) {
 		"waits, ns b":     {2, 3, 4, 5, 6, 7},
 		"ConfigMaps in a": nil,
 	}
-	// A last batch that concerns every probe: the hub pushes to each in order, so a probe that
-	// has it has had every push before it.
-	sys.Root.Send(hub, &catalogactor.Changes{Applied: 9, Changes: []catalogactor.Change{
+	// A batch that concerns every probe, with changes that name the same routes (namespace a
+	// and node n1 twice each): each probe gets it once. Then another that concerns every probe:
+	// the hub pushes to each in order, so a probe that has it has had every push before it.
+	sys.Root.Send(hub, &catalogactor.Changes{Applied: 10, Changes: []catalogactor.Change{
 		{Type: catalogactor.Added, ResourceVersion: 8, Key: &messages.ResourceKey{Version: "v1", Kind: "ConfigMap", Namespace: "a", Name: "cm"}, Object: []byte(`{}`)},
 		{Type: catalogactor.Added, ResourceVersion: 9, Key: key("a", "x"), Object: pod("a", "x", "n1")},
+		{Type: catalogactor.Added, ResourceVersion: 10, Key: key("a", "y"), Object: pod("a", "y", "n1")},
+	}})
+	sys.Root.Send(hub, &catalogactor.Changes{Applied: 12, Changes: []catalogactor.Change{
+		{Type: catalogactor.Modified, ResourceVersion: 11, Key: &messages.ResourceKey{Version: "v1", Kind: "ConfigMap", Namespace: "a", Name: "cm"}, Prev: []byte(`{}`), Object: []byte(`{}`)},
+		{Type: catalogactor.Modified, ResourceVersion: 12, Key: key("a", "x"), Prev: pod("a", "x", "n1"), Object: pod("a", "x", "n1")},
 	}})
 	for name, p := range probes {
-		waitFor(t, name+" to get the last batch", func() bool { return slices.Contains(p.got(), 9) })
-		got := slices.DeleteFunc(p.got(), func(rv uint64) bool { return rv >= 8 })
+		waitFor(t, name+" to get the last batch", func() bool { return slices.Contains(p.got(), 12) })
+		all := p.got()
+		got := slices.DeleteFunc(slices.Clone(all), func(rv uint64) bool { return rv >= 8 })
 		if !slices.Equal(got, want[name]) {
 			t.Errorf("%s got the pushes of %v, want %v", name, got, want[name])
+		}
+		if last := slices.DeleteFunc(all, func(rv uint64) bool { return rv < 8 }); !slices.Equal(last, []uint64{8, 9, 10, 11, 12}) {
+			t.Errorf("%s got the last two batches as %v, want each once: [8 9 10 11 12]", name, last)
 		}
 	}
 }
