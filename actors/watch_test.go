@@ -277,3 +277,56 @@ func TestBatchedWatchStalledCallerStallsNoOtherWatch(t *testing.T) {
 		t.Fatalf("the stalled batched watch holds %d events, over its window of 3", n)
 	}
 }
+
+// TestBatchedWatchJoinsRunsForASlowCaller: a batched watch's channel holds a few runs; when the
+// caller is further behind, what comes next waits as one run, within the window, and reaches
+// the caller once it takes the others, with no further message from the node to move it.
+func TestBatchedWatchJoinsRunsForASlowCaller(t *testing.T) {
+	_, c := embedded(t, Config{})
+	ctx := context.Background()
+	first, err := c.Put(ctx, labelled("start", "x"), messages.Reason_OPERATOR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}
+	// The default window, which the writes leave more than half unspent: only the waiting run
+	// itself can have the subscriber woken.
+	slow := c.Watch(ctx, req, WatchOptions{Batches: true})
+	defer slow.Stop()
+	paced := c.Watch(ctx, req, WatchOptions{Window: 64})
+	defer paced.Stop()
+	const writes = 3 * batchSlots // one at a time: far more messages than the channel has slots
+	var want []uint64
+	for i := range writes {
+		r, err := c.Put(ctx, labelled(fmt.Sprintf("p%d", i), "x"), messages.Reason_OPERATOR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r.GetResourceVersion())
+		next(t, paced) // the node has sent it to both watches
+	}
+	var got []uint64
+	longest := 0
+	for len(got) < writes {
+		select {
+		case run, ok := <-slow.Batches():
+			if !ok {
+				t.Fatalf("watch ended after %d events: %v", len(got), slow.Err())
+			}
+			longest = max(longest, len(run))
+			for _, ev := range run {
+				got = append(got, ev.GetResourceVersion())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d events within 10s: the waiting run did not move", len(got), writes)
+		}
+	}
+	for i, rv := range want {
+		if got[i] != rv {
+			t.Fatalf("event %d at %d, want %d (all: %v)", i, got[i], rv, got)
+		}
+	}
+	if longest < 2 {
+		t.Fatalf("no run held more than one event: nothing waited, the test proves nothing")
+	}
+}
