@@ -201,6 +201,12 @@ type (
 	contextDone  struct{} // the watch's context ended
 	resumeNow    struct{ attempt int }
 	watcherEnded struct{ watchID string }
+	// inspect asks what the client holds of the watch's events (answer: held), for tests.
+	inspect struct{}
+	held    struct {
+		queued  uint64 // in the channel, not taken by the caller
+		pending int    // waiting for room in a batched watch's channel
+	}
 	// resolved is a cluster client's lookup of the store identity for an attempt.
 	resolved struct {
 		attempt int
@@ -311,6 +317,8 @@ func (s *subscriber) Receive(ctx actor.Context) {
 		s.starving = false
 		s.flush(ctx)
 		s.grant(ctx)
+	case inspect:
+		ctx.Respond(held{queued: s.queued.left(len(s.watch.batches)) + uint64(len(s.watch.events)), pending: len(s.pending)})
 	case contextDone:
 		if !s.finished {
 			s.cancelWatcher(ctx)

@@ -239,17 +239,15 @@ func TestRunQueue(t *testing.T) {
 }
 
 // TestBatchedWatchStalledCallerStallsNoOtherWatch: a batched watch whose caller takes nothing
-// gets no more than its window of events, so its runs never fill its channel and block the
-// client's mux, which every watch of the process shares: another watch still sees every change.
+// holds no more than its window of events, in its channel or waiting for room, and stalls
+// nothing of the client's mux, which every watch of the process shares: another watch still sees
+// every change.
 func TestBatchedWatchStalledCallerStallsNoOtherWatch(t *testing.T) {
-	_, c := embedded(t, Config{})
+	c, req := podsFromAStart(t)
 	ctx := context.Background()
-	first, err := c.Put(ctx, labelled("start", "x"), messages.Reason_OPERATOR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}
-	stalled := c.Watch(ctx, req, WatchOptions{Window: 3, Batches: true})
+	// A window of twice the channel's runs: half of it must wait for room.
+	const window = 2 * batchSlots
+	stalled := c.Watch(ctx, req, WatchOptions{Window: window, Batches: true})
 	defer func() {
 		// Should the test fail with the mux blocked on this watch, taking its runs frees it.
 		go func() {
@@ -260,7 +258,7 @@ func TestBatchedWatchStalledCallerStallsNoOtherWatch(t *testing.T) {
 	}()
 	healthy := c.Watch(ctx, req, WatchOptions{Window: 3})
 	defer healthy.Stop()
-	for i := range 40 { // one at a time: a run each, far more runs than the stalled window
+	for i := range 3 * window { // one at a time: a run each, far more runs than the stalled window
 		r, err := c.Put(ctx, labelled(fmt.Sprintf("p%d", i), "x"), messages.Reason_OPERATOR)
 		if err != nil {
 			t.Fatal(err)
@@ -269,26 +267,44 @@ func TestBatchedWatchStalledCallerStallsNoOtherWatch(t *testing.T) {
 			t.Fatalf("healthy watch: got %s, want the put at %d", describe(ev), r.GetResourceVersion())
 		}
 	}
-	var n int
-	for len(stalled.Batches()) > 0 {
-		n += len(<-stalled.Batches())
+	// The node sent each change to both watches in one message, so the stalled one has had
+	// every event it was granted.
+	h := holds(t, stalled)
+	if h.queued+uint64(h.pending) > window {
+		t.Fatalf("the stalled batched watch holds %d events in its channel and %d waiting, over its window of %d", h.queued, h.pending, window)
 	}
-	if n > 3 {
-		t.Fatalf("the stalled batched watch holds %d events, over its window of 3", n)
+	if h.pending == 0 {
+		t.Fatalf("the stalled batched watch holds %d events in its channel and none waiting: the test proves nothing", h.queued)
 	}
+}
+
+// podsFromAStart starts a node, writes one Pod and returns a request for the Pod changes after it.
+func podsFromAStart(t *testing.T) (*Client, *messages.WatchRequest) {
+	t.Helper()
+	_, c := embedded(t, Config{})
+	first, err := c.Put(context.Background(), labelled("start", "x"), messages.Reason_OPERATOR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}
+}
+
+// holds asks w's subscriber what it holds of w's events that the caller has not taken.
+func holds(t *testing.T, w *Watch) held {
+	t.Helper()
+	r, err := w.root.RequestFuture(w.pid, inspect{}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatalf("inspect the watch: %v", err)
+	}
+	return r.(held)
 }
 
 // TestBatchedWatchJoinsRunsForASlowCaller: a batched watch's channel holds a few runs; when the
 // caller is further behind, what comes next waits as one run, within the window, and reaches
 // the caller once it takes the others, with no further message from the node to move it.
 func TestBatchedWatchJoinsRunsForASlowCaller(t *testing.T) {
-	_, c := embedded(t, Config{})
+	c, req := podsFromAStart(t)
 	ctx := context.Background()
-	first, err := c.Put(ctx, labelled("start", "x"), messages.Reason_OPERATOR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: first.GetResourceVersion()}
 	// The default window, which the writes leave more than half unspent: only the waiting run
 	// itself can have the subscriber woken.
 	slow := c.Watch(ctx, req, WatchOptions{Batches: true})
