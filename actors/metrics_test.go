@@ -154,8 +154,8 @@ func sampleOf(t *testing.T, reg *prometheus.Registry, name, label, value string)
 func TestWatchMetrics(t *testing.T) {
 	defer goleak.VerifyNone(t, leakOptions...)
 	reg := prometheus.NewRegistry()
-	// A ring of one change, and two revisions of history.
-	n, err := Start(Config{DataDir: t.TempDir(), Metrics: reg, HistoryRevisions: 2, Watch: watcheractor.Config{RingChanges: 1}})
+	// A ring of one change, and four revisions of history.
+	n, err := Start(Config{DataDir: t.TempDir(), Metrics: reg, HistoryRevisions: 4, Watch: watcheractor.Config{RingChanges: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,15 +171,20 @@ func TestWatchMetrics(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	w := c.Watch(ctx, &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: last - 2}, WatchOptions{})
-	for want := last - 1; want <= last; want++ {
+	// From four revisions back. A put's reply may reach the client before the hub has its
+	// change (the catalog sends the reply, then the change), so a watch from two back could find
+	// the ring still holding the change before the last and join it live, with no catch-up;
+	// from four back the hub would have to be three changes behind.
+	from := last - 4
+	w := c.Watch(ctx, &messages.WatchRequest{Version: "v1", Kind: "Pod", ResourceVersion: from}, WatchOptions{})
+	for want := from + 1; want <= last; want++ {
 		select {
 		case ev := <-w.Events():
 			if ev.GetResourceVersion() != want {
 				t.Fatalf("event at %d, want %d: %v", ev.GetResourceVersion(), want, ev)
 			}
 		case <-w.Done():
-			t.Fatalf("the watch from %d ended: %v", last-2, w.Err())
+			t.Fatalf("the watch from %d ended: %v", from, w.Err())
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -190,8 +195,8 @@ func TestWatchMetrics(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
 	}
 	got := gathered(t, reg)
-	if got["kstore_watchers"] != 1 || got["kstore_watch_catchups_total"] != 1 || got["kstore_watch_events_delivered_total"] < 2 || got["kstore_watch_gone_total"] != 0 {
-		t.Errorf("with one watch caught up from history: %v; want 1 watcher, 1 catch-up, at least 2 events, none Gone", got)
+	if got["kstore_watchers"] != 1 || got["kstore_watch_catchups_total"] != 1 || got["kstore_watch_events_delivered_total"] < 4 || got["kstore_watch_gone_total"] != 0 {
+		t.Errorf("with one watch caught up from history: %v; want 1 watcher, 1 catch-up, at least 4 events, none Gone", got)
 	}
 	w.Stop()
 
