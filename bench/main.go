@@ -171,7 +171,7 @@ func parseFlags(args []string) (*config, error) {
 	fresh := fs.Bool("fresh", true, "start a fresh store for each watch round, so no round inherits another's history or heap")
 	out := fs.String("out", "out", "output folder for results.json, results.md and the plots")
 	kstore := fs.String("kstore", "", "the kstore binary (default: built from the repository this harness sits in)")
-	serveArgs := fs.String("serve-args", "", "more arguments for kstore serve, space-separated (e.g. --pprof-listen 127.0.0.1:6060 for profiles; member N of a cluster serves them at that port + N-1)")
+	serveArgs := fs.String("serve-args", "", "more arguments for kstore serve, space-separated (e.g. --pprof-listen 127.0.0.1:6060 for profiles, --listen-metrics 127.0.0.1:9101 for /metrics; member N of a cluster serves them at that port + N-1)")
 	render := fs.String("render", "", "measure nothing: read a run's results.json and write its tables and plots again (to --out, and --readme)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the loader (this process, which drives both systems) to this file")
 	readme := fs.String("readme", "", "replace the text between <!-- bench:begin --> and <!-- bench:end --> in this file with the run's tables")

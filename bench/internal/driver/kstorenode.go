@@ -75,9 +75,9 @@ func StartNodes(bin, parent string, n int, args []string, env ...string) ([]*Nod
 	return nodes, nil
 }
 
-// memberArgs is args for member i (from 0): a --pprof-listen port is moved up by i, so that
-// each member of a cluster on one machine serves its profiles (member N at the port given
-// plus N-1).
+// memberArgs is args for member i (from 0): a --pprof-listen or --listen-metrics port is moved
+// up by i, so that each member of a cluster on one machine serves its profiles and metrics
+// (member N at the port given plus N-1).
 func memberArgs(args []string, i int) []string {
 	out := slices.Clone(args)
 	moved := func(addr string) string {
@@ -88,11 +88,13 @@ func memberArgs(args []string, i int) []string {
 		return addr
 	}
 	for j := range out {
-		switch {
-		case out[j] == "--pprof-listen" && j+1 < len(out):
-			out[j+1] = moved(out[j+1])
-		case strings.HasPrefix(out[j], "--pprof-listen="):
-			out[j] = "--pprof-listen=" + moved(strings.TrimPrefix(out[j], "--pprof-listen="))
+		for _, flag := range []string{"--pprof-listen", "--listen-metrics"} {
+			switch {
+			case out[j] == flag && j+1 < len(out):
+				out[j+1] = moved(out[j+1])
+			case strings.HasPrefix(out[j], flag+"="):
+				out[j] = flag + "=" + moved(strings.TrimPrefix(out[j], flag+"="))
+			}
 		}
 	}
 	return out

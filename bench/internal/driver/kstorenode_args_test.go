@@ -16,6 +16,8 @@ func TestMemberArgs(t *testing.T) {
 		{[]string{"--pprof-listen=127.0.0.1:6061", "--x"}, 1, []string{"--pprof-listen=127.0.0.1:6062", "--x"}},
 		{[]string{"--pprof-listen", "127.0.0.1:0"}, 1, []string{"--pprof-listen", "127.0.0.1:0"}},
 		{[]string{"--pprof-listen"}, 1, []string{"--pprof-listen"}},
+		{[]string{"--listen-metrics", "127.0.0.1:9101", "--pprof-listen=127.0.0.1:6061"}, 2, []string{"--listen-metrics", "127.0.0.1:9103", "--pprof-listen=127.0.0.1:6063"}},
+		{[]string{"--listen-metrics=127.0.0.1:9101"}, 1, []string{"--listen-metrics=127.0.0.1:9102"}},
 		{[]string{"--log-level", "info"}, 1, []string{"--log-level", "info"}},
 		{nil, 1, nil},
 	}
