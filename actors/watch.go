@@ -115,7 +115,8 @@ func (c *Client) Watch(ctx context.Context, req *messages.WatchRequest, opts Wat
 	if opts.Batches {
 		// A few runs: when the caller is further behind, the subscriber joins what comes next
 		// into one run that waits for room (within the window), so a slow caller gets longer
-		// runs, and a watch's channel costs a fifth of an unbatched one's (480 bytes, not 2,304).
+		// runs, and a watch's channel buffers 16 slices (384 bytes) where an unbatched one buffers
+		// 256 pointers (2 KiB) at the default window.
 		w.events, w.batches = make(chan *messages.WatchEvent), make(chan []*messages.WatchEvent, min(opts.Window, batchSlots))
 	} else {
 		w.events, w.batches = make(chan *messages.WatchEvent, opts.Window), make(chan []*messages.WatchEvent)
